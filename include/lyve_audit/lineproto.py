@@ -1,0 +1,113 @@
+"""Line-protocol text: escaping, timestamps and durations, written by hand for speed and exactness.
+
+Tag values cannot carry every string (checked on the engine): a newline or carriage return would end the line, and a
+backslash at the end of a value, or right before a comma, space or `=`, breaks the tag. Such characters are mapped
+deterministically, so equal inputs always give the same series:
+
+| in a tag value                                   | becomes                    |
+|--------------------------------------------------|----------------------------|
+| line feed, carriage return                       | `␤` (U+2424), `␍` (U+240D) |
+| `\\` at the end or before `,`, ` ` or `=`        | `⧵` (U+29F5)               |
+| empty value                                      | the tag is left out        |
+
+Field strings carry every string exactly (quotes and backslashes are escaped).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import lru_cache
+
+_TAG_TRANSLATION = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\=", "\n": "\u2424", "\r": "\u240d"})
+_LONE_BACKSLASH = re.compile(r"\\(?=[, =]|$)")
+_FIELD_TRANSLATION = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+
+@lru_cache(maxsize=65536)
+def escape_tag_value(value: str) -> str:
+    """Escape a tag value (cached: tag values repeat heavily)."""
+    if "\\" in value:
+        value = _LONE_BACKSLASH.sub("\u29f5", value)
+    return value.translate(_TAG_TRANSLATION)
+
+
+def escape_field_string(value: str) -> str:
+    """Quote a string field value."""
+    return '"' + value.translate(_FIELD_TRANSLATION) + '"'
+
+
+def tag_set(pairs: list[tuple[str, str]]) -> str:
+    """`,key=value` for every non-empty value, in the given (already sorted) key order."""
+    return "".join(f",{key}={escape_tag_value(value)}" for key, value in pairs if value)
+
+
+_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
+    r" ?(Z|[+-]\d{2}:?\d{2})?(?: [A-Z]{1,5})?"
+)
+
+
+@lru_cache(maxsize=4096)
+def _day_seconds(year: int, month: int, day: int) -> int:
+    """Seconds from the epoch to midnight UTC of a date; raises ValueError for impossible dates."""
+    return int(datetime(year, month, day, tzinfo=UTC).timestamp())
+
+
+def parse_time_ns(text: str) -> int:
+    """Nanoseconds since the epoch for an RFC 3339 time (`…T…Z`, any offset, up to 9 fraction digits) or a Go time
+    (`2022-02-28 21:35:08.123456 +0000 UTC`). Times without an offset are UTC. Raises ValueError when unusable.
+    """
+    match = _TIME.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a time: {text[:64]!r}")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
+        raise ValueError(f"impossible time: {text[:64]!r}")
+    seconds = _day_seconds(int(year), int(month), int(day)) + int(hour) * 3600 + int(minute) * 60 + int(second)
+    if offset and offset != "Z":
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    return seconds * 1_000_000_000 + nanos
+
+
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def parse_duration_ns(value: object) -> int:
+    """Integer nanoseconds from a Go duration string (`"2246401314ns"`, `"1.5s"`) or a number of nanoseconds.
+
+    Negative or unparseable durations raise ValueError: latency panels must not average in garbage.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int):
+        nanos = value
+    elif isinstance(value, float):
+        nanos = round(value)
+    elif isinstance(value, str):
+        if value.endswith("ns") and value[:-2].isdigit():
+            return int(value[:-2])
+        text = value.strip()
+        parts = _GO_DURATION_PART.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            raise ValueError(f"not a duration: {value[:64]!r}")
+        nanos = round(sum(float(number) * _UNIT_NS[unit] for number, unit in parts))
+    else:
+        raise ValueError(f"not a duration: {value!r}")
+    if nanos < 0:
+        raise ValueError(f"negative duration: {value!r}")
+    return nanos
+
+
+def host_without_port(address: str) -> str:
+    """The host part of `ip:port`, `[v6]:port`, or a bare IPv4/IPv6 address (a per-request port must not be a tag)."""
+    address = address.strip()
+    if address.startswith("["):
+        return address[1 : address.find("]")] if "]" in address else address
+    if address.count(":") == 1:
+        return address.split(":", 1)[0]
+    return address

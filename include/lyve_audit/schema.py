@@ -1,0 +1,190 @@
+"""The InfluxDB schema of each log kind, kept compatible with the system this replaces (its six dashboard queries).
+
+| kind    | measurement  | tags (bounded values only)                                                          | time                      |
+|---------|--------------|-------------------------------------------------------------------------------------|---------------------------|
+| S3 API  | `audit-01`   | `auditEntry.api.{bucket,name,statusCode}`, `auditEntry.requestHeader.X-Real-Ip`     | `auditEntry.time`         |
+|         |              | (client IP, port dropped), `serviceAccountCreatorId`, `serviceAccountName`          |                           |
+| Console | `console-01` | `ConsoleEvent.Eventname`, `UserIdentity.{IPAddress,Role,UserName}` (IP, no port)   | `ConsoleEvent.EventTime`  |
+| IAM     | `iam-01`     | `bucket_name`, `content.{client_name,hostname,ip,user_name}`, `organization`,       | `date`                    |
+|         |              | `source`                                                                            |                           |
+
+Per-request values (request ID, object key, user agent, ports) are fields, never tags, so series stay bounded.
+Every point has `entry_bytes` (the entry's size) and, unless turned off, `message` (the entry's JSON as logged).
+A value of the wrong type for a typed field makes the line bad (quarantined), since InfluxDB rejects a whole batch
+on a field-type conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from include.lyve_audit.keys import CONSOLE, IAM, S3
+from include.lyve_audit.lineproto import (
+    escape_field_string,
+    host_without_port,
+    parse_duration_ns,
+    parse_time_ns,
+    tag_set,
+)
+from include.lyve_audit.parse import BadLine
+
+MEASUREMENTS = {S3: "audit-01", CONSOLE: "console-01", IAM: "iam-01"}
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEntry:
+    """One entry as line-protocol parts; the time is kept apart so collisions can move it."""
+
+    series: str
+    fields: str
+    time_ns: int
+
+
+def _text(value: Any) -> str:
+    """A tag or string-field value from any JSON scalar (numbers as written, null as empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise BadLine(f"expected a scalar, got {type(value).__name__}")
+
+
+def _integer(name: str, value: Any) -> int:
+    """An integer field value; digit strings are accepted, anything else is a bad line."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise BadLine(f"{name}: not an integer: {str(value)[:64]!r}")
+
+
+def _object(entry: dict[str, Any], name: str) -> dict[str, Any]:
+    value = entry.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadLine(f"{name}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _time(name: str, value: Any) -> int:
+    if not isinstance(value, str) or not value:
+        raise BadLine(f"{name}: missing or not a string")
+    try:
+        return parse_time_ns(value)
+    except ValueError as error:
+        raise BadLine(f"{name}: {error}") from None
+
+
+def _epoch_or_time(name: str, value: Any) -> int:
+    """IAM `date`: a time string, or epoch seconds / milliseconds / microseconds / nanoseconds by magnitude."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value <= 0:
+            raise BadLine(f"{name}: not a positive epoch: {value!r}")
+        for limit, scale in ((1e11, 10**9), (1e14, 10**6), (1e17, 10**3)):
+            if value < limit:
+                return round(value * scale)
+        return int(value)
+    return _time(name, value)
+
+
+def _base_fields(raw: str, include_message: bool) -> list[str]:
+    fields = [f"entry_bytes={len(raw)}i"]
+    if include_message:
+        fields.append(f"message={escape_field_string(raw)}")
+    return fields
+
+
+def _duration_field(fields: list[str], name: str, value: Any) -> None:
+    if value is None:
+        return
+    try:
+        fields.append(f"{name}={parse_duration_ns(value)}i")
+    except ValueError as error:
+        raise BadLine(f"{name}: {error}") from None
+
+
+def _string_field(fields: list[str], name: str, value: Any) -> None:
+    text = _text(value)
+    if text:
+        fields.append(f"{name}={escape_field_string(text)}")
+
+
+def encode_s3(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:
+    """An S3 API audit entry → `audit-01`."""
+    audit = _object(entry, "auditEntry")
+    api = _object(audit, "api")
+    headers = _object(audit, "requestHeader")
+    time_ns = _time("auditEntry.time", audit.get("time"))
+    tags = tag_set(
+        [
+            ("auditEntry.api.bucket", _text(api.get("bucket"))),
+            ("auditEntry.api.name", _text(api.get("name"))),
+            ("auditEntry.api.statusCode", _text(api.get("statusCode"))),
+            ("auditEntry.requestHeader.X-Real-Ip", host_without_port(_text(headers.get("X-Real-Ip")))),
+            ("serviceAccountCreatorId", _text(entry.get("serviceAccountCreatorId"))),
+            ("serviceAccountName", _text(entry.get("serviceAccountName"))),
+        ]
+    )
+    fields = _base_fields(raw, include_message)
+    _duration_field(fields, "auditEntry.api.timeToResponse", api.get("timeToResponse"))
+    _duration_field(fields, "auditEntry.api.timeToFirstByte", api.get("timeToFirstByte"))
+    for name in ("rx", "tx"):
+        if api.get(name) is not None:
+            fields.append(f"auditEntry.api.{name}={_integer(f'auditEntry.api.{name}', api[name])}i")
+    _string_field(fields, "auditEntry.api.object", api.get("object"))
+    _string_field(fields, "auditEntry.api.status", api.get("status"))
+    _string_field(fields, "auditEntry.requestID", audit.get("requestID"))
+    _string_field(fields, "auditEntry.userAgent", audit.get("userAgent"))
+    return EncodedEntry(MEASUREMENTS[S3] + tags, ",".join(fields), time_ns)
+
+
+def encode_console(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:
+    """A Console audit entry → `console-01`."""
+    identity = _object(entry, "UserIdentity")
+    event = _object(entry, "ConsoleEvent")
+    time_ns = _time("ConsoleEvent.EventTime", event.get("EventTime"))
+    tags = tag_set(
+        [
+            ("ConsoleEvent.Eventname", _text(event.get("Eventname"))),
+            ("UserIdentity.IPAddress", host_without_port(_text(identity.get("IPAddress")))),
+            ("UserIdentity.Role", _text(identity.get("Role"))),
+            ("UserIdentity.UserName", _text(identity.get("UserName"))),
+        ]
+    )
+    fields = _base_fields(raw, include_message)
+    if event.get("StatusCode") is not None:
+        fields.append(f"StatusCode={_integer('ConsoleEvent.StatusCode', event['StatusCode'])}i")
+    _string_field(fields, "ConsoleEvent.Status", event.get("Status"))
+    _string_field(fields, "UserIdentity.EventSource", identity.get("EventSource"))
+    return EncodedEntry(MEASUREMENTS[CONSOLE] + tags, ",".join(fields), time_ns)
+
+
+def encode_iam(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:
+    """An IAM audit entry → `iam-01` (the `content.*` tags the old system always left empty are filled)."""
+    content = _object(entry, "content")
+    time_ns = _epoch_or_time("date", entry.get("date"))
+    tags = tag_set(
+        [
+            ("bucket_name", _text(entry.get("bucket_name"))),
+            ("content.client_name", _text(content.get("client_name"))),
+            ("content.hostname", _text(content.get("hostname"))),
+            ("content.ip", host_without_port(_text(content.get("ip")))),
+            ("content.user_name", _text(content.get("user_name"))),
+            ("organization", _text(entry.get("organization"))),
+            ("source", _text(entry.get("source"))),
+        ]
+    )
+    fields = _base_fields(raw, include_message)
+    _string_field(fields, "created_date", entry.get("created_date"))
+    return EncodedEntry(MEASUREMENTS[IAM] + tags, ",".join(fields), time_ns)
+
+
+Encoder = Callable[[dict[str, Any], str, bool], EncodedEntry]
+ENCODERS: dict[str, Encoder] = {S3: encode_s3, CONSOLE: encode_console, IAM: encode_iam}

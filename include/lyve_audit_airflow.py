@@ -1,0 +1,96 @@
+"""The thin layer between Airflow and `include.lyve_audit`: connections, Variables, S3Hook and staging paths.
+
+Everything here is resolved at run time, inside tasks, never when the DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import timedelta
+from typing import IO
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.sdk import BaseHook, ObjectStoragePath, Variable
+
+from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, InfluxTarget
+from include.lyve_audit.keys import ListedObject
+from include.lyve_audit.pipeline import Settings
+
+S3_CONN_ID = "lyve_cloud"
+INFLUX_CONN_ID = "influxdb_default"
+DEFAULT_STAGE = f"file://{tempfile.gettempdir()}/lyve_audit/stage"
+
+
+def _variable(name: str, default: str) -> str:
+    return str(Variable.get(name, default=default))
+
+
+def settings() -> Settings:
+    """Settings from Airflow Variables (see README for each one and its default)."""
+    base = Settings()
+    return Settings(
+        lookback=timedelta(hours=float(_variable("lyve_lookback_hours", str(base.lookback.total_seconds() / 3600)))),
+        late_margin=timedelta(
+            minutes=float(_variable("lyve_late_margin_minutes", str(base.late_margin.total_seconds() / 60)))
+        ),
+        max_groups=int(_variable("lyve_max_parallel_groups", str(base.max_groups))),
+        include_message=_variable("lyve_include_message", "true").strip().lower() in {"1", "true", "yes", "on"},
+        max_bad_ratio=float(_variable("lyve_max_bad_ratio", str(base.max_bad_ratio))),
+        batch_bytes=int(_variable("lyve_batch_bytes", str(DEFAULT_BATCH_BYTES))),
+    )
+
+
+def log_bucket() -> str:
+    """The Lyve Cloud bucket holding the audit logs."""
+    return str(Variable.get("lyve_log_bucket"))
+
+
+def influx_target() -> InfluxTarget:
+    """The InfluxDB destination from connection `influxdb_default` and Variable `influxdb_bucket`."""
+    conn = BaseHook.get_connection(INFLUX_CONN_ID)
+    extra = conn.extra_dejson
+    scheme = conn.schema or "http"
+    port = conn.port or 8086
+    token = extra.get("token") or conn.password or ""
+    org = extra.get("org") or conn.login or ""
+    return InfluxTarget(
+        url=f"{scheme}://{conn.host}:{port}",
+        org=org,
+        bucket=str(Variable.get("influxdb_bucket")),
+        token=token,
+        timeout_s=float(extra.get("timeout_s", 60)),
+    )
+
+
+def s3_lister(bucket: str) -> Callable[[str], Iterator[ListedObject]]:
+    """List a prefix with S3Hook's paginated metadata listing."""
+    hook = S3Hook(aws_conn_id=S3_CONN_ID)
+
+    def list_prefix(prefix: str) -> Iterator[ListedObject]:
+        for item in hook.iter_file_metadata(prefix=prefix, bucket_name=bucket):
+            yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"])
+
+    return list_prefix
+
+
+def s3_opener(bucket: str) -> Callable[[str], closing[IO[bytes]]]:
+    """Open an object's body as a stream (never read whole: objects reach 500 MB)."""
+    hook = S3Hook(aws_conn_id=S3_CONN_ID)
+
+    def open_object(key: str) -> closing[IO[bytes]]:
+        return closing(hook.get_key(key, bucket).get()["Body"])
+
+    return open_object
+
+
+def stage_root() -> ObjectStoragePath:
+    """Where parsed batches wait for the load task (Variable `lyve_stage_path`; `s3://conn@bucket/prefix` works)."""
+    return ObjectStoragePath(_variable("lyve_stage_path", DEFAULT_STAGE))
+
+
+def quarantine_root(interval_label: str) -> ObjectStoragePath:
+    """Where bad lines are kept, one folder per interval (Variable `lyve_quarantine_path`)."""
+    default = str(stage_root()).rstrip("/").rsplit("/", 1)[0] + "/quarantine"
+    return ObjectStoragePath(_variable("lyve_quarantine_path", default)) / interval_label
