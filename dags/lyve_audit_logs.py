@@ -69,7 +69,9 @@ def lyve_audit_logs() -> None:
         _, _, run_id, label = _interval()
         opener = glue.s3_opener(glue.log_bucket())
         try:
-            return parse_objects(objects, opener, glue.stage_root(), glue.quarantine_root(label), run_id, glue.settings())
+            return parse_objects(
+                objects, opener, glue.stage_root(), glue.quarantine_root(label), run_id, glue.settings()
+            )
         except TooManyBadLines as error:
             raise AirflowFailException(str(error)) from None
 

@@ -1,7 +1,7 @@
 """Command line: `generate` demo logs in the real key layout, `encode` one object to line protocol.
 
-    python -m include.lyve_audit generate --out DIR --start 2026-01-10T00:00:00Z --hours 3 [--seed 1]
-    python -m include.lyve_audit encode FILE [--no-message] > points.lp
+python -m include.lyve_audit generate --out DIR --start 2026-01-10T00:00:00Z --hours 3 [--seed 1]
+python -m include.lyve_audit encode FILE [--no-message] > points.lp
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def run_encode(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         with path.open("rb") as stream:
-            for line in encode_lines(iter_lines(stream, str(path)), kind, str(path), counts, report, not args.no_message):
+            for line in encode_lines(
+                iter_lines(stream, str(path)), kind, str(path), counts, report, not args.no_message
+            ):
                 out.write(line + "\n")
     except ObjectReadError as error:
         print(str(error), file=sys.stderr)

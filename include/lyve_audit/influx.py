@@ -175,8 +175,9 @@ def loaded_keys(client: InfluxDBClient, target: InfluxTarget, start: datetime, e
     InfluxQL works on InfluxDB 1.8, on 2.x through the bucket's DBRP mapping, and on 3.x. A bucket with no ledger yet
     answers with no series.
     """
+    # Only our own constant and formatted datetimes go into this query.
     influxql = (
-        f'SELECT "object" FROM "{LEDGER_MEASUREMENT}" '
+        f'SELECT "object" FROM "{LEDGER_MEASUREMENT}" '  # noqa: S608
         f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'"
     )
     try:

@@ -168,4 +168,3 @@ def balanced_groups(items: Sequence[tuple[str, int]], max_groups: int) -> list[l
         groups[lightest].append(name)
         totals[lightest] += size
     return [sorted(group) for group in groups]
-

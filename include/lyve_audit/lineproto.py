@@ -64,7 +64,11 @@ def parse_time_ns(text: str) -> int:
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
         raise ValueError(f"impossible time: {text[:64]!r}")
-    seconds = _day_seconds(int(year), int(month), int(day)) + int(hour) * 3600 + int(minute) * 60 + int(second)
+    try:
+        midnight = _day_seconds(int(year), int(month), int(day))
+    except ValueError as error:
+        raise ValueError(f"impossible time: {text[:64]!r} ({error})") from None
+    seconds = midnight + int(hour) * 3600 + int(minute) * 60 + int(second)
     if offset and offset != "Z":
         sign = -1 if offset[0] == "-" else 1
         digits = offset[1:].replace(":", "")
@@ -74,7 +78,16 @@ def parse_time_ns(text: str) -> int:
 
 
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
 
 
 def parse_duration_ns(value: object) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,29 +24,54 @@ class Line:
     raw: bytes
 
 
-def iter_lines(stream: IO[bytes], name: str) -> Iterator[Line]:
-    """Yield the lines of a gzip'd object (LF or CRLF), skipping blank ones.
+def inflate(stream: IO[bytes], name: str) -> Iterator[bytes]:
+    """Yield the decompressed bytes of a gzip stream (several members allowed) in pieces of at most READ_CHUNK.
 
-    Reads in chunks and never holds more than one chunk plus one line. A stream that is not gzip, or ends early,
-    raises ObjectReadError naming `name` and the last line read, after every complete line has been yielded.
+    Everything that can be decompressed is yielded before an error is raised, so a truncated object still gives
+    up all its complete lines. Output is bounded per step, so a small object that inflates hugely cannot exhaust
+    memory.
+    """
+    inflater = zlib.decompressobj(wbits=31)
+    started = False
+    while compressed := stream.read(READ_CHUNK):
+        while compressed:
+            if inflater.eof:
+                inflater = zlib.decompressobj(wbits=31)
+            try:
+                piece = inflater.decompress(compressed, READ_CHUNK)
+            except zlib.error as error:
+                raise ObjectReadError(f"{name}: not gzip or corrupt ({error})") from None
+            started = True
+            if piece:
+                yield piece
+            compressed = inflater.unconsumed_tail or inflater.unused_data
+        while not inflater.eof and (piece := inflater.decompress(b"", READ_CHUNK)):
+            yield piece
+    if started and not inflater.eof:
+        raise ObjectReadError(f"{name}: gzip stream ends early (truncated object)")
+
+
+def iter_lines(stream: IO[bytes], name: str) -> Iterator[Line]:
+    """Yield the lines of a gzip'd object (LF or CRLF), skipping blank ones but keeping their numbers.
+
+    Holds at most one decompressed piece plus one line. An unreadable stream raises ObjectReadError naming `name`
+    and the last line read, after every complete line before the damage has been yielded.
     """
     number = 0
+    pending = b""
     try:
-        with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
-            pending = b""
-            while chunk := unzipped.read(READ_CHUNK):
-                pieces = (pending + chunk).split(b"\n")
-                pending = pieces.pop()
-                for piece in pieces:
-                    number += 1
-                    stripped = piece.strip()
-                    if stripped:
-                        yield Line(number, stripped)
-            if pending.strip():
+        for chunk in inflate(stream, name):
+            pieces = (pending + chunk).split(b"\n")
+            pending = pieces.pop()
+            for piece in pieces:
                 number += 1
-                yield Line(number, pending.strip())
-    except (OSError, EOFError, zlib.error) as error:
-        raise ObjectReadError(f"{name}: unreadable gzip after line {number}: {error}") from error
+                stripped = piece.strip()
+                if stripped:
+                    yield Line(number, stripped)
+    except ObjectReadError as error:
+        raise ObjectReadError(f"{error} after line {number}") from None
+    if pending.strip():
+        yield Line(number + 1, pending.strip())
 
 
 class BadLine(ValueError):

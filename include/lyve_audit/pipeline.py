@@ -240,6 +240,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"{kind:<8} " + " ".join(f"{row[column]:>18}" for column in columns))
     lines.append(
         f"skipped: {summary['keys_not_audit_logs']} keys that are not audit logs, "
-        f"{summary['objects_outside_interval']} objects of other intervals; late objects taken: {summary['objects_late']}"
+        f"{summary['objects_outside_interval']} objects of other intervals; "
+        f"late objects taken: {summary['objects_late']}"
     )
     return "\n".join(lines)

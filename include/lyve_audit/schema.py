@@ -1,12 +1,12 @@
 """The InfluxDB schema of each log kind, kept compatible with the system this replaces (its six dashboard queries).
 
-| kind    | measurement  | tags (bounded values only)                                                          | time                      |
-|---------|--------------|-------------------------------------------------------------------------------------|---------------------------|
-| S3 API  | `audit-01`   | `auditEntry.api.{bucket,name,statusCode}`, `auditEntry.requestHeader.X-Real-Ip`     | `auditEntry.time`         |
-|         |              | (client IP, port dropped), `serviceAccountCreatorId`, `serviceAccountName`          |                           |
-| Console | `console-01` | `ConsoleEvent.Eventname`, `UserIdentity.{IPAddress,Role,UserName}` (IP, no port)   | `ConsoleEvent.EventTime`  |
-| IAM     | `iam-01`     | `bucket_name`, `content.{client_name,hostname,ip,user_name}`, `organization`,       | `date`                    |
-|         |              | `source`                                                                            |                           |
+- S3 API → `audit-01`, time `auditEntry.time`; tags `auditEntry.api.bucket`, `auditEntry.api.name`,
+  `auditEntry.api.statusCode`, `auditEntry.requestHeader.X-Real-Ip` (client IP, port dropped),
+  `serviceAccountCreatorId`, `serviceAccountName`.
+- Console → `console-01`, time `ConsoleEvent.EventTime`; tags `ConsoleEvent.Eventname`,
+  `UserIdentity.IPAddress` (port dropped), `UserIdentity.Role`, `UserIdentity.UserName`.
+- IAM → `iam-01`, time `date`; tags `bucket_name`, `content.client_name`, `content.hostname`, `content.ip`
+  (port dropped), `content.user_name`, `organization`, `source`.
 
 Per-request values (request ID, object key, user agent, ports) are fields, never tags, so series stay bounded.
 Every point has `entry_bytes` (the entry's size) and, unless turned off, `message` (the entry's JSON as logged).

@@ -62,7 +62,13 @@ def configure_airflow(
         }
     )
     env["AIRFLOW_CONN_INFLUXDB_DEFAULT"] = json.dumps(
-        {"conn_type": "influxdb", "host": host, "port": int(port), "schema": "http", "extra": {"token": token, "org": org}}
+        {
+            "conn_type": "influxdb",
+            "host": host,
+            "port": int(port),
+            "schema": "http",
+            "extra": {"token": token, "org": org},
+        }
     )
     env["AIRFLOW_VAR_LYVE_LOG_BUCKET"] = log_bucket
     env["AIRFLOW_VAR_INFLUXDB_BUCKET"] = influx_bucket

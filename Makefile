@@ -1,0 +1,39 @@
+# `make test` builds everything the tests need from nothing: Debian's InfluxDB engine, the .venv, then lint + pytest.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint unit integration engine venv demo clean
+
+test: engine venv lint
+	PYTHONPATH=$(CURDIR) $(BIN)/pytest
+
+unit: venv
+	PYTHONPATH=$(CURDIR) $(BIN)/pytest tests/unit
+
+integration: engine venv
+	PYTHONPATH=$(CURDIR) $(BIN)/pytest tests/integration
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+engine:
+	@command -v influxd >/dev/null 2>&1 || { \
+		echo "installing Debian's influxdb engine for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m include.lyve_audit generate --out demo-logs --start $$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z) --hours 6
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,169 @@
+"""Streaming gzip'd NDJSON into line protocol: line endings, bad lines, unreadable objects, colliding entries."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+import pytest
+
+from include.lyve_audit.encode import ObjectCounts, PointTimes, QuarantinedLine, encode_lines
+from include.lyve_audit.keys import S3
+from include.lyve_audit.parse import Line, ObjectReadError, iter_lines
+
+
+def gz_file(tmp_path: Path, body: bytes, name: str = "S3-b-2026-01-10-13-20-59.gz") -> Path:
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(body))
+    return path
+
+
+def entry(time: str, request_id: str = "R1", bucket: str = "b") -> bytes:
+    return orjson.dumps(
+        {"auditEntry": {"time": time, "requestID": request_id, "api": {"name": "GetObject", "bucket": bucket}}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(b"a\nb\n", [Line(1, b"a"), Line(2, b"b")], id="lf"),
+        pytest.param(b"a\r\nb\r\n", [Line(1, b"a"), Line(2, b"b")], id="crlf"),
+        pytest.param(b"a\nb", [Line(1, b"a"), Line(2, b"b")], id="no-final-newline"),
+        pytest.param(b"a\n\n  \r\nb\n", [Line(1, b"a"), Line(4, b"b")], id="blank-lines-skipped-numbers-kept"),
+        pytest.param(b"", [], id="empty-object"),
+    ],
+)
+def test_iter_lines(tmp_path: Path, body: bytes, expected: list[Line]) -> None:
+    with gz_file(tmp_path, body).open("rb") as stream:
+        assert list(iter_lines(stream, "obj")) == expected
+
+
+def test_lines_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("include.lyve_audit.parse.READ_CHUNK", 7)
+    body = b"".join(f"line-{index}\n".encode() for index in range(50))
+    with gz_file(tmp_path, body).open("rb") as stream:
+        lines = list(iter_lines(stream, "obj"))
+    assert [line.raw for line in lines] == [f"line-{index}".encode() for index in range(50)]
+
+
+def test_truncated_gzip_yields_complete_lines_then_names_object_and_line(tmp_path: Path) -> None:
+    body = b"".join(entry(f"2026-01-10T13:00:{second:02d}Z") + b"\n" for second in range(60)) * 50
+    path = tmp_path / "cut.gz"
+    path.write_bytes(gzip.compress(body)[:-200])
+    seen: list[Line] = []
+    with (
+        path.open("rb") as stream,
+        pytest.raises(ObjectReadError, match=r"^obj-key: gzip stream ends early \(truncated object\) after line \d+"),
+    ):
+        seen.extend(iter_lines(stream, "obj-key"))
+    assert len(seen) > 2000
+    assert all(line.number == index + 1 for index, line in enumerate(seen))
+
+
+def test_not_gzip_is_an_object_error(tmp_path: Path) -> None:
+    path = tmp_path / "plain.gz"
+    path.write_bytes(b'{"a": 1}\n')
+    with (
+        path.open("rb") as stream,
+        pytest.raises(ObjectReadError, match=r"obj-key: not gzip or corrupt .* after line 0"),
+    ):
+        list(iter_lines(stream, "obj-key"))
+
+
+def run_encode(lines: list[bytes]) -> tuple[list[str], ObjectCounts, list[QuarantinedLine]]:
+    counts = ObjectCounts()
+    quarantined: list[QuarantinedLine] = []
+    out = list(
+        encode_lines(
+            (Line(number, raw) for number, raw in enumerate(lines, start=1)),
+            S3,
+            "January-2026/S3-b-2026-01-10-13-20-59.gz",
+            counts,
+            quarantined.append,
+            include_message=False,
+        )
+    )
+    return out, counts, quarantined
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param(b"{not json", "not JSON", id="not-json"),
+        pytest.param(b"[1, 2]", "JSON list, not an object", id="json-array"),
+        pytest.param(b'"text"', "JSON str, not an object", id="json-string"),
+        pytest.param(b'{"auditEntry": {}}', "auditEntry.time: missing", id="missing-time"),
+        pytest.param(b'{"auditEntry": {"time": "2026-13-01T00:00:00Z"}}', "impossible time", id="month-13"),
+        pytest.param(b"\xff\xfe{}", "not JSON", id="invalid-utf8"),
+        pytest.param(b"[" * 10_000 + b"]" * 10_000, "not JSON", id="nested-10000"),
+    ],
+)
+def test_bad_lines_are_quarantined_with_key_line_and_reason(raw: bytes, reason: str) -> None:
+    good = entry("2026-01-10T13:00:00Z")
+    out, counts, quarantined = run_encode([good, raw, good.replace(b"R1", b"R2")])
+    assert len(out) == 2
+    assert (counts.entries, counts.points, counts.bad) == (3, 2, 1)
+    assert len(quarantined) == 1
+    record = quarantined[0]
+    assert (record.object_key, record.line) == ("January-2026/S3-b-2026-01-10-13-20-59.gz", 2)
+    assert reason in record.reason
+
+
+def test_colliding_distinct_entries_are_all_kept_at_consecutive_nanoseconds() -> None:
+    same_time = "2026-01-10T13:00:00.000000100Z"
+    out, counts, _ = run_encode([entry(same_time, "R1"), entry(same_time, "R2"), entry(same_time, "R3")])
+    assert [line.rsplit(" ", 1)[1] for line in out] == [
+        "1768050000000000100",
+        "1768050000000000101",
+        "1768050000000000102",
+    ]
+    assert (counts.points, counts.moved, counts.duplicates) == (3, 2, 0)
+
+
+def test_moved_entry_does_not_take_a_later_entrys_slot() -> None:
+    out, _, _ = run_encode(
+        [
+            entry("2026-01-10T13:00:00.000000100Z", "R1"),
+            entry("2026-01-10T13:00:00.000000100Z", "R2"),
+            entry("2026-01-10T13:00:00.000000101Z", "R3"),
+        ]
+    )
+    assert [line.rsplit(" ", 1)[1][-3:] for line in out] == ["100", "101", "102"]
+
+
+def test_byte_identical_lines_are_one_event() -> None:
+    line = entry("2026-01-10T13:00:00Z")
+    out, counts, _ = run_encode([line, line, line])
+    assert len(out) == 1
+    assert (counts.entries, counts.points, counts.duplicates) == (3, 1, 2)
+
+
+def test_same_time_in_other_series_does_not_collide() -> None:
+    out, counts, _ = run_encode([entry("2026-01-10T13:00:00Z", bucket="a"), entry("2026-01-10T13:00:00Z", bucket="b")])
+    assert [line.rsplit(" ", 1)[1] for line in out] == ["1768050000000000000"] * 2
+    assert counts.moved == 0
+
+
+def test_point_times_are_reproducible() -> None:
+    lines = [entry("2026-01-10T13:00:00Z", f"R{index % 7}") for index in range(50)]
+    assert run_encode(lines)[0] == run_encode(lines)[0]
+    times = PointTimes()
+    assert times.assign("s", 5, b"x") == 5
+    assert times.assign("s", 5, b"x") is None
+    assert times.assign("s", 5, b"y") == 6
+
+
+def test_concatenated_gzip_members_are_one_object(tmp_path: Path) -> None:
+    path = tmp_path / "multi.gz"
+    path.write_bytes(gzip.compress(b"a\nb") + gzip.compress(b"c\n"))
+    with path.open("rb") as stream:
+        assert [line.raw for line in iter_lines(stream, "obj")] == [b"a", b"bc"]
+
+
+def test_empty_file_has_no_lines(tmp_path: Path) -> None:
+    path = tmp_path / "zero.gz"
+    path.write_bytes(b"")
+    with path.open("rb") as stream:
+        assert list(iter_lines(stream, "obj")) == []
