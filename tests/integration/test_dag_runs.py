@@ -1,0 +1,228 @@
+"""End to end: real `dag.test()` runs against a moto S3 server and the InfluxDB engine, counts read back exactly."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from include.lyve_audit.demo import GeneratedObject, generate
+from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
+from include.lyve_audit.schema import MEASUREMENTS
+from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.support.influx_engine import InfluxEngine, V2WriteProxy
+from tests.support.pipeline_env import configure_airflow, run_interval, s3_client, unique_name, upload
+
+pytestmark = pytest.mark.integration
+
+FIRST_HOUR = datetime(2026, 1, 31, 22, tzinfo=UTC)  # three hours that cross into February's folder
+HOURS = 3
+
+
+@dataclass
+class Deployment:
+    """One isolated deployment: its own log bucket, InfluxDB database and staging folder."""
+
+    engine: InfluxEngine
+    s3: Any
+    log_bucket: str
+    database: str
+    stage: Path
+
+    def counts(self) -> dict[str, int]:
+        return {kind: self.engine.count(measurement, self.database) for kind, measurement in MEASUREMENTS.items()}
+
+    def ledger_keys(self) -> list[str]:
+        return sorted(row["object"] for row in self.engine.rows('SELECT "object" FROM "lyve-pipeline"', self.database))
+
+    def run(self, interval_end: datetime) -> Any:
+        run = run_interval(interval_end)
+        assert run.state == "success", f"run for the hour ending {interval_end} ended {run.state}"
+        return run
+
+
+@pytest.fixture
+def deployment(
+    influx: tuple[InfluxEngine, V2WriteProxy],
+    moto_url: str,
+    airflow_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Deployment]:
+    engine, proxy = influx
+    s3 = s3_client(moto_url, S3_ACCESS_KEY, S3_SECRET_KEY)
+    log_bucket, database = unique_name("audit-logs"), unique_name("lyve")
+    s3.create_bucket(Bucket=log_bucket)
+    engine.create_database(database)
+    env: dict[str, str] = {"LYVE_AUDIT_START_DATE": "2025-01-01T00:00:00Z"}
+    configure_airflow(
+        env,
+        moto_url=moto_url,
+        access_key=S3_ACCESS_KEY,
+        secret_key=S3_SECRET_KEY,
+        proxy_url=proxy.url,
+        token=INFLUX_TOKEN,
+        org=INFLUX_ORG,
+        log_bucket=log_bucket,
+        influx_bucket=database,
+        stage=tmp_path / "stage",
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield Deployment(engine, s3, log_bucket, database, tmp_path / "stage")
+
+
+def entries_by_kind(objects: list[GeneratedObject]) -> dict[str, int]:
+    totals = dict.fromkeys((S3, IAM, CONSOLE), 0)
+    for generated in objects:
+        log_key = parse_log_key(generated.key)
+        assert log_key is not None
+        totals[log_key.kind] += len(generated.entries)
+    return totals
+
+
+def hour_ends() -> list[datetime]:
+    return [FIRST_HOUR + timedelta(hours=offset + 1) for offset in range(HOURS)]
+
+
+def test_hours_load_exactly_and_rerun_changes_nothing(deployment: Deployment) -> None:
+    objects = upload(deployment.s3, deployment.log_bucket, generate(FIRST_HOUR, HOURS, seed=11))
+    deployment.s3.put_object(Bucket=deployment.log_bucket, Key="January-2026/README.txt", Body=b"not a log")
+    expected = entries_by_kind(objects)
+    assert expected[S3] == 3 * 9 * 40 and expected[IAM] > 0 and expected[CONSOLE] > 0
+
+    for end in hour_ends():
+        deployment.run(end)
+    assert deployment.counts() == expected
+    assert deployment.ledger_keys() == sorted(generated.key for generated in objects)
+    assert not list(deployment.stage.rglob("*.lp.gz")), "staged files must be removed after a successful load"
+
+    latency_before = deployment.engine.query(
+        'SELECT SUM("auditEntry.api.timeToResponse"), COUNT("auditEntry.api.timeToFirstByte") FROM "audit-01"',
+        deployment.database,
+    )
+    for end in hour_ends():
+        deployment.run(end)
+    assert deployment.counts() == expected
+    assert deployment.ledger_keys() == sorted(generated.key for generated in objects)
+    latency_after = deployment.engine.query(
+        'SELECT SUM("auditEntry.api.timeToResponse"), COUNT("auditEntry.api.timeToFirstByte") FROM "audit-01"',
+        deployment.database,
+    )
+    assert latency_after == latency_before
+    expected_sum = sum(
+        int(entry["auditEntry"]["api"]["timeToResponse"][:-2])
+        for generated in objects
+        if parse_log_key(generated.key).kind == S3  # type: ignore[union-attr]
+        for entry in generated.entries
+    )
+    assert latency_after[0]["values"][0][1] == expected_sum
+
+
+def test_values_read_back_match_the_entry(deployment: Deployment) -> None:
+    objects = upload(deployment.s3, deployment.log_bucket, generate(FIRST_HOUR, 1, seed=5))
+    deployment.run(FIRST_HOUR + timedelta(hours=1))
+    s3_object = next(generated for generated in objects if "/S3-" in generated.key)
+    entry = s3_object.entries[0]
+    api = entry["auditEntry"]["api"]
+    rows = deployment.engine.rows(
+        f'SELECT * FROM "audit-01" WHERE "auditEntry.requestID" = \'{entry["auditEntry"]["requestID"]}\'',
+        deployment.database,
+    )
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["auditEntry.api.bucket"] == api["bucket"]
+    assert row["auditEntry.api.name"] == api["name"]
+    assert row["auditEntry.api.statusCode"] == str(api["statusCode"])
+    assert row["auditEntry.requestHeader.X-Real-Ip"] == entry["auditEntry"]["requestHeader"]["X-Real-Ip"].split(":")[0]
+    assert row["auditEntry.api.timeToResponse"] == int(api["timeToResponse"][:-2])
+    assert row["auditEntry.api.tx"] == api["tx"]
+    assert orjson.loads(row["message"]) == entry
+    stamp = entry["auditEntry"]["time"]
+    whole = int(datetime.fromisoformat(stamp[:19] + "+00:00").timestamp())
+    assert row["time"] == whole * 1_000_000_000 + int(stamp[20:29])
+
+
+def test_late_object_is_loaded_once_by_the_next_run(deployment: Deployment) -> None:
+    objects = list(generate(FIRST_HOUR, HOURS, seed=12))
+    late = next(generated for generated in objects if generated.key.endswith("22-39-59.gz"))
+    on_time = [generated for generated in objects if generated is not late]
+    upload(deployment.s3, deployment.log_bucket, on_time)
+    for end in hour_ends():
+        deployment.run(end)
+    assert deployment.counts() == entries_by_kind(on_time)
+
+    upload(deployment.s3, deployment.log_bucket, [late])  # appears after its hour's run has finished
+    next_end = hour_ends()[-1] + timedelta(hours=1)
+    deployment.run(next_end)
+    assert deployment.counts() == entries_by_kind(objects)
+    assert deployment.ledger_keys().count(late.key) == 1
+
+    deployment.run(next_end + timedelta(hours=1))  # and the run after that does not take it again
+    assert deployment.counts() == entries_by_kind(objects)
+    ledger = deployment.engine.rows('SELECT "object", "entries" FROM "lyve-pipeline"', deployment.database)
+    assert [row["entries"] for row in ledger if row["object"] == late.key] == [len(late.entries)]
+
+
+def test_colliding_entries_are_all_kept_and_duplicates_are_one(deployment: Deployment) -> None:
+    base = {
+        "serviceAccountName": "svc",
+        "auditEntry": {
+            "time": "2026-01-31T22:10:00.000000007Z",
+            "api": {"name": "PutObject", "bucket": "media-assets", "statusCode": 200, "timeToResponse": "5ns"},
+            "requestHeader": {"X-Real-Ip": "10.0.0.1:1000"},
+        },
+    }
+    distinct = []
+    for index in range(4):
+        entry = orjson.loads(orjson.dumps(base))
+        entry["auditEntry"]["requestID"] = f"REQ{index}"
+        entry["auditEntry"]["requestHeader"]["X-Real-Ip"] = f"10.0.0.1:{1000 + index}"  # same tag after the port
+        distinct.append(entry)
+    lines = [orjson.dumps(entry) for entry in distinct] + [orjson.dumps(distinct[0])]  # one exact repeat
+    body = gzip.compress(b"\n".join(lines) + b"\n")
+    key = "January-2026/S3-media-assets-2026-01-31-22-19-59.gz"
+    deployment.s3.put_object(Bucket=deployment.log_bucket, Key=key, Body=body)
+    deployment.run(FIRST_HOUR + timedelta(hours=1))
+    deployment.run(FIRST_HOUR + timedelta(hours=1))
+    rows = deployment.engine.rows('SELECT "auditEntry.requestID" FROM "audit-01"', deployment.database)
+    assert sorted(row["auditEntry.requestID"] for row in rows) == ["REQ0", "REQ1", "REQ2", "REQ3"]
+    assert sorted(row["time"] % 1000 for row in rows) == [7, 8, 9, 10]
+
+
+def test_bad_lines_are_quarantined_and_the_rest_loaded(deployment: Deployment) -> None:
+    objects = list(generate(FIRST_HOUR, 1, seed=13, s3_entries=200))
+    target = next(generated for generated in objects if "/S3-" in generated.key)
+    good = b"".join(orjson.dumps(entry) + b"\n" for entry in target.entries)
+    body = gzip.compress(good + b"{broken json\n")  # 1 bad line of 201: under the 1% threshold
+    upload(deployment.s3, deployment.log_bucket, [generated for generated in objects if generated is not target])
+    deployment.s3.put_object(Bucket=deployment.log_bucket, Key=target.key, Body=body)
+    deployment.run(FIRST_HOUR + timedelta(hours=1))
+    assert deployment.counts() == entries_by_kind(objects)
+    quarantined = [
+        orjson.loads(line)
+        for path in deployment.stage.parent.rglob("*.jsonl")
+        for line in path.read_bytes().splitlines()
+    ]
+    assert len(quarantined) == 1
+    assert quarantined[0]["object_key"] == target.key
+    assert quarantined[0]["line"] == 201
+    assert quarantined[0]["reason"].startswith("not JSON")
+    ledger = deployment.engine.rows('SELECT "object", "bad" FROM "lyve-pipeline"', deployment.database)
+    assert [row["bad"] for row in ledger if row["object"] == target.key] == [1]
+
+
+def test_too_many_bad_lines_fail_the_run_naming_the_object(deployment: Deployment) -> None:
+    key = "January-2026/IAM-2026-01-31-22-59-30.gz"
+    deployment.s3.put_object(Bucket=deployment.log_bucket, Key=key, Body=b"this is not gzip")
+    run = run_interval(FIRST_HOUR + timedelta(hours=1))
+    assert run.state == "failed"
+    parse_ti = next(ti for ti in run.get_task_instances() if ti.task_id == "parse_objects")
+    assert parse_ti.state == "failed"
+    assert parse_ti.try_number == 1, "a bad object must not burn retries"
