@@ -49,12 +49,18 @@ def lyve_audit_logs() -> None:
     @task
     def plan_objects() -> list[list[dict[str, Any]]]:
         """List the interval's month folders and group its objects for parallel parsing."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from include import lyve_audit_airflow as glue
+        from include.lyve_audit.influx import DestinationError
         from include.lyve_audit.pipeline import ledger_reader, plan_interval
 
         start, end, _, _ = _interval()
         ledger = ledger_reader(glue.influx_target())
-        plan = plan_interval(glue.s3_lister(glue.log_bucket()), start, end, glue.settings(), ledger)
+        try:
+            plan = plan_interval(glue.s3_lister(glue.log_bucket()), start, end, glue.settings(), ledger)
+        except DestinationError as error:
+            raise AirflowFailException(str(error)) from None
         get_current_context()["ti"].xcom_push(key="counts", value=plan["counts"])
         return plan["groups"]
 

@@ -70,18 +70,18 @@ def open_client(target: InfluxTarget, retries: Retry | None = None) -> InfluxDBC
     )
 
 
-def byte_batches(lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[bytes]:
-    """Join lines into newline-separated batches of about `batch_bytes` (a line is never split)."""
+def byte_batches(lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[list[bytes]]:
+    """Group lines into batches of about `batch_bytes` (a line is never split)."""
     batch: list[bytes] = []
     size = 0
     for line in lines:
         batch.append(line)
         size += len(line) + 1
         if size >= batch_bytes:
-            yield b"\n".join(batch)
+            yield batch
             batch, size = [], 0
     if batch:
-        yield b"\n".join(batch)
+        yield batch
 
 
 def _explain(error: ApiException, target: InfluxTarget) -> DestinationError:
@@ -100,17 +100,18 @@ def _explain(error: ApiException, target: InfluxTarget) -> DestinationError:
     return DestinationError(reason)
 
 
-def write_batch(client: InfluxDBClient, target: InfluxTarget, batch: bytes) -> None:
+def write_batch(client: InfluxDBClient, target: InfluxTarget, batch: list[bytes]) -> None:
     """Write one batch; a 413 (too large) splits it in two and writes the halves."""
     write_api = client.write_api(write_options=SYNCHRONOUS)
     try:
-        write_api.write(bucket=target.bucket, org=target.org, record=batch, write_precision=WritePrecision.NS)
+        write_api.write(
+            bucket=target.bucket, org=target.org, record=b"\n".join(batch), write_precision=WritePrecision.NS
+        )
     except ApiException as error:
-        if error.status == 413 and b"\n" in batch:
-            lines = batch.split(b"\n")
-            middle = len(lines) // 2
-            write_batch(client, target, b"\n".join(lines[:middle]))
-            write_batch(client, target, b"\n".join(lines[middle:]))
+        if error.status == 413 and len(batch) > 1:
+            middle = len(batch) // 2
+            write_batch(client, target, batch[:middle])
+            write_batch(client, target, batch[middle:])
             return
         raise _explain(error, target) from None
 
@@ -122,7 +123,7 @@ def write_lines(
     written = 0
     for batch in byte_batches(lines, batch_bytes):
         write_batch(client, target, batch)
-        written += batch.count(b"\n") + 1
+        written += len(batch)
     return written
 
 
