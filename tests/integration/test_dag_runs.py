@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,35 @@ def test_too_many_bad_lines_fail_the_run_naming_the_object(deployment: Deploymen
     parse_ti = next(ti for ti in run.get_task_instances() if ti.task_id == "parse_objects")
     assert parse_ti.state == "failed"
     assert parse_ti.try_number == 1, "a bad object must not burn retries"
+
+
+def test_staging_on_s3_for_workers_on_other_machines(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    stage_bucket = unique_name("stage")
+    deployment.s3.create_bucket(Bucket=stage_bucket)
+    monkeypatch.setenv("AIRFLOW_VAR_LYVE_STAGE_PATH", f"s3://lyve_cloud@{stage_bucket}/staged")
+    objects = upload(deployment.s3, deployment.log_bucket, generate(FIRST_HOUR, 1, seed=21))
+    deployment.run(FIRST_HOUR + timedelta(hours=1))
+    assert deployment.counts() == entries_by_kind(objects)
+    left = deployment.s3.list_objects_v2(Bucket=stage_bucket).get("Contents", [])
+    assert [item["Key"] for item in left if item["Key"].endswith(".lp.gz")] == []
+
+
+def test_secrets_reach_no_log_xcom_or_staged_byte(deployment: Deployment, capfd: pytest.CaptureFixture[str]) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    objects = upload(deployment.s3, deployment.log_bucket, generate(FIRST_HOUR, 1, seed=22))
+    body = gzip.compress(b"{not json\n" + b"".join(orjson.dumps(entry) + b"\n" for entry in objects[0].entries) * 100)
+    deployment.s3.put_object(Bucket=deployment.log_bucket, Key=objects[0].key, Body=body)  # leaves a quarantine file
+    run = deployment.run(FIRST_HOUR + timedelta(hours=1))
+    output = capfd.readouterr()
+    with create_session() as session:
+        values = [str(row.value) for row in session.query(XComModel).filter(XComModel.run_id == run.run_id)]
+    assert any("points" in value for value in values)
+    files = [path.read_bytes() for path in Path(os.environ["AIRFLOW_HOME"]).rglob("*") if path.is_file()]
+    files += [path.read_bytes() for path in deployment.stage.parent.rglob("*") if path.is_file()]
+    assert any(b"not JSON" in data for data in files), "the quarantine file is among the searched files"
+    for secret in (INFLUX_TOKEN, S3_SECRET_KEY):
+        assert secret not in output.out and secret not in output.err
+        assert not any(secret in value for value in values)
+        assert not any(secret.encode() in data for data in files)

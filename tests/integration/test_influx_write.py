@@ -120,7 +120,7 @@ class StubInflux2:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 stub.requests.append((time.monotonic(), self.path, dict(self.headers), body))
                 status, headers, payload = stub.answers.pop(0) if stub.answers else (204, {}, {})
@@ -203,6 +203,6 @@ def test_too_large_batch_is_split(stub_factory: Any) -> None:
 def test_rejected_lines_name_the_first_rejected_line(stub_factory: Any) -> None:
     body = {"code": "invalid", "message": "partial write: unable to parse 'm v=' : missing field value; line 1"}
     stub = stub_factory([(400, {"Content-Type": "application/json"}, body)])
-    with open_client(stub.target) as client, pytest.raises(DestinationError, match="rejected lines .*line 1"):
+    with open_client(stub.target) as client, pytest.raises(DestinationError, match=r"rejected lines .*line 1"):
         write_lines(client, stub.target, [b"m v="])
     assert len(stub.requests) == 1
