@@ -104,7 +104,7 @@ def lyve_audit_logs() -> None:
         from include.lyve_audit.pipeline import format_summary, summarize
 
         plan_counts = get_current_context()["ti"].xcom_pull(task_ids="plan_objects", key="counts")
-        summary = summarize(plan_counts, list(parsed), list(loaded))
+        summary = summarize(plan_counts, list(parsed[:]), list(loaded[:]))  # one slice read, no probing past the end
         logging.getLogger(__name__).info("run counts:\n%s", format_summary(summary))
         return summary
 

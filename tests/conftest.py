@@ -24,10 +24,10 @@ os.environ.setdefault("PYTHONPATH", str(ROOT))
 
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy, free_port, wait_for_http  # noqa: E402
 
-INFLUX_TOKEN = "test-influx-token-7f3a9c"  # noqa: S105 - a test secret, searched for in logs by the tests
+INFLUX_TOKEN = "test-influx-token-7f3a9c"
 INFLUX_ORG = "test-org"
 S3_ACCESS_KEY = "AKIATESTLYVE"
-S3_SECRET_KEY = "test-s3-secret-2b8e41"  # noqa: S105 - a test secret
+S3_SECRET_KEY = "test-s3-secret-2b8e41"
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,14 @@ def _ip(rng: random.Random) -> str:
 def s3_entry(rng: random.Random, moment: datetime, bucket: str) -> dict[str, Any]:
     """One S3 API audit entry at `moment` (plus random nanoseconds)."""
     api = rng.choices([name for name, _ in S3_APIS], weights=[weight for _, weight in S3_APIS])[0]
-    status_code, status = (200, "OK") if rng.random() > 0.06 else rng.choice(ERRORS)
+    if rng.random() < 0.06:
+        status_code, status = rng.choice(ERRORS)
+    elif api == "DeleteObject":
+        status_code, status = 204, "No Content"
+    elif api == "GetObject" and rng.random() < 0.1:
+        status_code, status = 206, "Partial Content"
+    else:
+        status_code, status = 200, "OK"
     latency_ns = int(rng.lognormvariate(17.0, 1.1))
     account, creator = rng.choice(ACCOUNTS)
     request_id = uuid.UUID(int=rng.getrandbits(128)).hex[:16].upper()
