@@ -7,6 +7,7 @@ python -m include.lyve_audit encode FILE [--no-message] > points.lp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,9 @@ def run_encode(args: argparse.Namespace) -> int:
     except ObjectReadError as error:
         print(str(error), file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader (e.g. `head`) has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     print(orjson.dumps(counts.as_dict()).decode(), file=sys.stderr)
     return 1 if counts.bad else 0
 
