@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit integration engine venv demo clean
+.PHONY: test lint unit integration engine venv demo bench clean
 
 test: engine venv lint
 	PYTHONPATH=$(CURDIR) $(BIN)/pytest
@@ -31,6 +31,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
+
+# A benchmark, not a test (several minutes): floors, parse + encode, naive, sink, end to end, peak RSS; one table.
+bench: engine venv
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench
 
 demo: venv
 	$(BIN)/python -m include.lyve_audit generate --out demo-logs --start $$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z) --hours 6

@@ -53,13 +53,13 @@ def lyve_audit_logs() -> None:
 
         from include import lyve_audit_airflow as glue
         from include.lyve_audit.influx import DestinationError
-        from include.lyve_audit.pipeline import ledger_reader, plan_interval
+        from include.lyve_audit.pipeline import SourceError, ledger_reader, plan_interval
 
         start, end, _, _ = _interval()
         ledger = ledger_reader(glue.influx_target())
         try:
             plan = plan_interval(glue.s3_lister(glue.log_bucket()), start, end, glue.settings(), ledger)
-        except DestinationError as error:
+        except (DestinationError, SourceError) as error:
             raise AirflowFailException(str(error)) from None
         get_current_context()["ti"].xcom_push(key="counts", value=plan["counts"])
         return plan["groups"]
@@ -70,7 +70,7 @@ def lyve_audit_logs() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from include import lyve_audit_airflow as glue
-        from include.lyve_audit.pipeline import TooManyBadLines, parse_objects
+        from include.lyve_audit.pipeline import SourceError, TooManyBadLines, parse_objects
 
         _, _, run_id, label = _interval()
         opener = glue.s3_opener(glue.log_bucket())
@@ -78,7 +78,7 @@ def lyve_audit_logs() -> None:
             return parse_objects(
                 objects, opener, glue.stage_root(), glue.quarantine_root(label), run_id, glue.settings()
             )
-        except TooManyBadLines as error:
+        except (TooManyBadLines, SourceError) as error:
             raise AirflowFailException(str(error)) from None
 
     @task(outlets=[INFLUX_ASSET])

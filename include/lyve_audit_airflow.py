@@ -13,10 +13,11 @@ from typing import IO
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseHook, ObjectStoragePath, Variable
+from botocore.exceptions import ClientError
 
 from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, InfluxTarget
 from include.lyve_audit.keys import ListedObject
-from include.lyve_audit.pipeline import Settings
+from include.lyve_audit.pipeline import ObjectMissing, Settings, SourceError
 
 S3_CONN_ID = "lyve_cloud"
 INFLUX_CONN_ID = "influxdb_default"
@@ -64,23 +65,54 @@ def influx_target() -> InfluxTarget:
     )
 
 
+# S3 answers that no retry can fix: fail the task at once with a message naming bucket, key and connection.
+_REFUSED = {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "403"}
+_GONE = {"NoSuchKey", "404", "NotFound"}
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _refused(error: ClientError, what: str) -> SourceError:
+    return SourceError(
+        f"S3 refused {what} ({_error_code(error)}) with connection {S3_CONN_ID!r}: "
+        "check its access key, the bucket name (Variable lyve_log_bucket) and the bucket policy"
+    )
+
+
 def s3_lister(bucket: str) -> Callable[[str], Iterator[ListedObject]]:
-    """List a prefix with S3Hook's paginated metadata listing."""
+    """List a prefix with S3Hook's paginated metadata listing (botocore retries: connection extra `config_kwargs`)."""
     hook = S3Hook(aws_conn_id=S3_CONN_ID)
 
     def list_prefix(prefix: str) -> Iterator[ListedObject]:
-        for item in hook.iter_file_metadata(prefix=prefix, bucket_name=bucket):
-            yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"])
+        try:
+            for item in hook.iter_file_metadata(prefix=prefix, bucket_name=bucket):
+                yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"])
+        except ClientError as error:
+            if _error_code(error) in _REFUSED:
+                raise _refused(error, f"listing bucket {bucket!r} prefix {prefix!r}") from None
+            raise
 
     return list_prefix
 
 
 def s3_opener(bucket: str) -> Callable[[str], closing[IO[bytes]]]:
-    """Open an object's body as a stream (never read whole: objects reach 500 MB)."""
+    """Open an object's body as a stream (never read whole: objects reach 500 MB).
+
+    An object deleted between listing and reading raises ObjectMissing (counted by the report, the run goes on).
+    """
     hook = S3Hook(aws_conn_id=S3_CONN_ID)
 
     def open_object(key: str) -> closing[IO[bytes]]:
-        return closing(hook.get_key(key, bucket).get()["Body"])
+        try:
+            return closing(hook.get_key(key, bucket).get()["Body"])
+        except ClientError as error:
+            if _error_code(error) in _GONE:
+                raise ObjectMissing(f"s3://{bucket}/{key}: listed, but gone when read") from None
+            if _error_code(error) in _REFUSED:
+                raise _refused(error, f"reading s3://{bucket}/{key}") from None
+            raise
 
     return open_object
 

@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from include.lyve_audit.parse import BadLine, Line, decode_entry
-from include.lyve_audit.schema import ENCODERS
+import orjson
+
+from include.lyve_audit.parse import BadLine, Line, check_storable, decode_entry
+from include.lyve_audit.schema import PARTS
 
 QUARANTINE_TEXT_LIMIT = 2048
 
@@ -39,30 +41,90 @@ class QuarantinedLine:
         return asdict(self)
 
 
+BUCKET_SHIFT = 33
+"""Slots are grouped by time in buckets of 2**33 ns (about 8.6 s), so that old ones can be forgotten a bucket at a
+time."""
+HORIZON_NS = 120 * 1_000_000_000
+"""How far behind the latest entry seen so far an entry may be and still be checked against every earlier one."""
+
+
 @dataclass(slots=True)
 class PointTimes:
-    """Keeps distinct entries that share measurement + tags + time, deterministically.
+    """Keeps distinct entries that share measurement + tags + time, deterministically, in bounded memory.
 
     InfluxDB keeps one point per series and time, so a second distinct entry at the same nanosecond would silently
     replace the first. The first keeps its time; each later distinct one moves forward by 1 ns until its slot is
     free. An entry byte-identical to one already written is the same event and is not written again. Because lines
-    are taken in object order, a rerun assigns exactly the same times. Memory is one small dict entry per point.
+    are taken in object order, a rerun assigns exactly the same times.
+
+    Memory: one small dict entry (about 100 bytes) per point of the last `horizon_ns` of log time, not per point of
+    the object. Entries in an object are roughly, not strictly, time ordered, so slots are kept in time buckets and a
+    bucket is dropped once it lies wholly more than `horizon_ns` (rounded up to whole buckets, 2 minutes by default)
+    below the latest bucket seen. An entry whose time is at most `horizon_ns` behind every entry before it in the
+    object is therefore checked against all earlier entries, exactly as with unbounded memory. The result can differ
+    only for an entry more than `horizon_ns` behind an earlier entry of the same object AND holding the very series
+    and nanosecond (or, while moving, the next free ones) of a forgotten entry: it then keeps that time (overwriting
+    the earlier point) or, if byte-identical, is written again (the same point; only the duplicate count differs).
+    Which slots are forgotten depends only on the object's lines and their order, so reruns stay deterministic.
     """
 
-    _slots: dict[int, int] = field(default_factory=dict)
+    horizon_ns: int = HORIZON_NS
+    _buckets: dict[int, dict[int, int]] = field(default_factory=dict)
+    _top: int = -(1 << 62)
+    _keep: int = 0
+
+    def __post_init__(self) -> None:
+        self._keep = -(-self.horizon_ns >> BUCKET_SHIFT)  # whole buckets covering the horizon
 
     def assign(self, series: str, time_ns: int, raw: bytes) -> int | None:
         """The time to write this entry at, or None when it repeats an entry already written."""
-        content = hash(raw)
+        index = time_ns >> BUCKET_SHIFT
+        if index > self._top:
+            self._advance(index)
+        slots = self._buckets.get(index)
+        if slots is None:
+            slots = self._buckets[index] = {}
+        slot = hash((series, time_ns))
+        if slot not in slots:
+            slots[slot] = hash(raw)
+            return time_ns
+        return self._collide(series, time_ns, hash(raw))
+
+    def _collide(self, series: str, time_ns: int, content: int) -> int | None:
+        """The slow path: walk forward 1 ns at a time until a free slot or the same content is found."""
         while True:
+            index = time_ns >> BUCKET_SHIFT
+            slots = self._buckets.get(index)
+            if slots is None:
+                slots = self._buckets[index] = {}
             slot = hash((series, time_ns))
-            holder = self._slots.get(slot)
+            holder = slots.get(slot)
             if holder is None:
-                self._slots[slot] = content
+                slots[slot] = content
                 return time_ns
             if holder == content:
                 return None
             time_ns += 1
+
+    def _advance(self, index: int) -> None:
+        """A later bucket is seen: forget the buckets wholly below the horizon (at most once per bucket)."""
+        self._top = index
+        limit = index - self._keep
+        for old in [old for old in self._buckets if old < limit]:
+            del self._buckets[old]
+
+    def __len__(self) -> int:
+        """Slots held now (what the memory bound is about)."""
+        return sum(len(slots) for slots in self._buckets.values())
+
+
+def _decode_error(line: Line) -> BadLine:
+    """The BadLine `decode_entry` gives for a line orjson refused (one place words the reason)."""
+    try:
+        decode_entry(line)
+    except BadLine as error:
+        return error
+    return BadLine("not JSON")
 
 
 def encode_lines(
@@ -73,24 +135,49 @@ def encode_lines(
     quarantine: Callable[[QuarantinedLine], None],
     include_message: bool = True,
 ) -> Iterator[str]:
-    """Yield one line-protocol line per distinct entry; bad lines go to `quarantine` and are counted."""
-    encoder = ENCODERS[kind]
+    """Yield one line-protocol line per distinct entry; bad lines go to `quarantine` and are counted.
+
+    This is the per-entry hot loop: parts come as a tuple, not an EncodedEntry, the usual free slot of `PointTimes` is
+    taken inline, and counts are kept in locals and added to `counts` as the generator ends (or is closed).
+    """
+    parts = PARTS[kind]
     times = PointTimes()
-    for line in lines:
-        counts.entries += 1
-        try:
-            entry = decode_entry(line)
-            encoded = encoder(entry, line.raw.decode("utf-8"), include_message)
-        except (BadLine, UnicodeDecodeError, RecursionError) as error:
-            counts.bad += 1
-            text = line.raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
-            quarantine(QuarantinedLine(object_key, line.number, str(error) or type(error).__name__, text))
-            continue
-        time_ns = times.assign(encoded.series, encoded.time_ns, line.raw)
-        if time_ns is None:
-            counts.duplicates += 1
-            continue
-        if time_ns != encoded.time_ns:
-            counts.moved += 1
-        counts.points += 1
-        yield f"{encoded.series} {encoded.fields} {time_ns}"
+    buckets = times._buckets
+    loads = orjson.loads
+    entries = points = 0
+    try:
+        for line in lines:
+            entries += 1
+            raw = line.raw
+            try:
+                entry = loads(raw)
+                if entry.__class__ is not dict:
+                    entry = decode_entry(line)  # raises BadLine with its reason
+                series, fields, time_ns = parts(entry, raw.decode("utf-8"), include_message)
+                check_storable(series, time_ns)
+            except (BadLine, UnicodeDecodeError, RecursionError, orjson.JSONDecodeError) as error:
+                if isinstance(error, orjson.JSONDecodeError):
+                    error = _decode_error(line)
+                counts.bad += 1
+                text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
+                quarantine(QuarantinedLine(object_key, line.number, str(error) or type(error).__name__, text))
+                continue
+            # PointTimes.assign, inlined for the usual case: a bucket already seen and a free slot.
+            index = time_ns >> BUCKET_SHIFT
+            slots = buckets.get(index)
+            slot = hash((series, time_ns))
+            if index <= times._top and slots is not None and slot not in slots:
+                slots[slot] = hash(raw)
+            else:
+                at = times.assign(series, time_ns, raw)
+                if at is None:
+                    counts.duplicates += 1
+                    continue
+                if at != time_ns:
+                    counts.moved += 1
+                    time_ns = at
+            points += 1
+            yield f"{series} {fields} {time_ns}"
+    finally:
+        counts.entries += entries
+        counts.points += points

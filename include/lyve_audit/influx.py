@@ -7,10 +7,12 @@ with a message that names the bucket and org and never the token.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import orjson
 from influxdb_client import InfluxDBClient, WritePrecision
@@ -18,6 +20,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 from urllib3.util.retry import Retry
 
+from include.lyve_audit.background import Background
 from include.lyve_audit.lineproto import escape_field_string, tag_set
 
 LEDGER_MEASUREMENT = "lyve-pipeline"
@@ -59,8 +62,8 @@ def write_retries(total: int = 5, backoff_factor: float = 1.0) -> Retry:
 
 
 def open_client(target: InfluxTarget, retries: Retry | None = None) -> InfluxDBClient:
-    """An influxdb-client client with gzip on and the retry policy above."""
-    return InfluxDBClient(
+    """An influxdb-client client with gzip on (at WRITE_GZIP_LEVEL) and the retry policy above."""
+    client = InfluxDBClient(
         url=target.url,
         token=target.token,
         org=target.org,
@@ -68,6 +71,26 @@ def open_client(target: InfluxTarget, retries: Retry | None = None) -> InfluxDBC
         enable_gzip=True,
         retries=retries if retries is not None else write_retries(),
     )
+    _gzip_writes_at(client, WRITE_GZIP_LEVEL)
+    return client
+
+
+WRITE_GZIP_LEVEL = 1
+"""influxdb-client gzips write bodies at level 9: ~60 MB/s of line protocol, a fifth of the engine's own time per
+batch, on the cores the engine needs. Level 1 does ~275 MB/s for 11% of the size instead of 8% (`make bench`)."""
+
+
+def _gzip_writes_at(client: InfluxDBClient, level: int) -> None:
+    """Make the client gzip `/api/v2/write` bodies at `level` (its configuration hook, pinned influxdb-client)."""
+    conf = client.api_client.configuration
+    original = conf.update_request_body
+
+    def update_request_body(path: str, body: Any) -> Any:
+        if path == "/api/v2/write" and conf.enable_gzip and isinstance(body, bytes):
+            return gzip.compress(body, compresslevel=level)
+        return original(path, body)
+
+    conf.update_request_body = update_request_body
 
 
 def byte_batches(lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[list[bytes]]:
@@ -119,11 +142,20 @@ def write_batch(client: InfluxDBClient, target: InfluxTarget, batch: list[bytes]
 def write_lines(
     client: InfluxDBClient, target: InfluxTarget, lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES
 ) -> int:
-    """Write every line in batches; returns the number of lines written."""
-    written = 0
-    for batch in byte_batches(lines, batch_bytes):
+    """Write every line in batches; returns the number of lines written.
+
+    A background thread gzips and posts each batch (both release the GIL) while the next one is read and assembled;
+    one batch waits at most, so memory stays about two batches.
+    """
+
+    def post(batch: list[bytes]) -> None:
         write_batch(client, target, batch)
-        written += len(batch)
+
+    written = 0
+    with Background(post, depth=1, name="lyve-influx-writer") as writer:
+        for batch in byte_batches(lines, batch_bytes):
+            writer.put(batch)
+            written += len(batch)
     return written
 
 

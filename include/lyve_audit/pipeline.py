@@ -25,6 +25,7 @@ from include.lyve_audit.influx import (
 from include.lyve_audit.keys import (
     KINDS,
     ListedObject,
+    LogKey,
     balanced_groups,
     month_folders,
     parse_log_key,
@@ -48,6 +49,14 @@ class Settings:
 
 class TooManyBadLines(Exception):
     """An object's share of bad lines is above the threshold: its data is suspect, so the run stops."""
+
+
+class ObjectMissing(Exception):
+    """A listed object was gone when it was read (deleted or moved): nothing to load, so it is counted, not fatal."""
+
+
+class SourceError(Exception):
+    """The log store refused access in a way no retry can fix (denied, unknown bucket); names bucket and key."""
 
 
 def plan_interval(
@@ -100,6 +109,14 @@ def _lines_with_read_errors(
         quarantine(QuarantinedLine(key, number + 1, str(error), ""))
 
 
+def _key_fields(log_key: LogKey) -> dict[str, Any]:
+    return {
+        "kind": log_key.kind,
+        "logged_bucket": log_key.logged_bucket,
+        "key_time": log_key.timestamp.isoformat(),
+    }
+
+
 def parse_objects(
     objects: list[dict[str, Any]],
     open_object: Callable[[str], AbstractContextManager[IO[bytes]]],
@@ -126,7 +143,13 @@ def parse_objects(
         def keep(record: QuarantinedLine, sink: list[QuarantinedLine] = quarantined) -> None:
             sink.append(record)
 
-        with open_object(key) as stream:
+        try:
+            opened = open_object(key)
+        except ObjectMissing:
+            fields = {"stage": None, "quarantine": None, "missing": True, **counts.as_dict()}
+            refs.append({**described, **_key_fields(log_key), **fields})
+            continue
+        with opened as stream:
             lines = _lines_with_read_errors(stream, key, keep)
             path = staged_path(stage_root, run_key, key)
             write_staged(path, encode_lines(lines, log_key.kind, key, counts, keep, settings.include_message))
@@ -144,9 +167,7 @@ def parse_objects(
         refs.append(
             {
                 **described,
-                "kind": log_key.kind,
-                "logged_bucket": log_key.logged_bucket,
-                "key_time": log_key.timestamp.isoformat(),
+                **_key_fields(log_key),
                 "stage": str(path),
                 "quarantine": quarantine_file,
                 **counts.as_dict(),
@@ -169,6 +190,8 @@ def load_staged(
     results: list[dict[str, Any]] = []
     with open_client(target) as client:
         for ref in refs:
+            if ref.get("missing"):
+                continue  # gone before it was read: counted by the report, nothing staged
             path = open_stage(ref["stage"])
             written = write_lines(client, target, read_staged(path), settings.batch_bytes)
             record = LedgerRecord(
@@ -224,8 +247,11 @@ def summarize(
         row = by_kind[result["kind"]]
         row["objects_loaded"] += 1
         row["points_written"] += result["written"]
+    missing = sorted(ref["key"] for group in parsed for ref in group if ref.get("missing"))
     return {
         "by_kind": by_kind,
+        "objects_missing": len(missing),
+        "missing_keys": missing,
         "keys_not_audit_logs": plan_counts["not_audit_logs"],
         "objects_outside_interval": plan_counts["outside_interval"],
         "objects_late": plan_counts["late"],
@@ -241,6 +267,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append(
         f"skipped: {summary['keys_not_audit_logs']} keys that are not audit logs, "
         f"{summary['objects_outside_interval']} objects of other intervals; "
-        f"late objects taken: {summary['objects_late']}"
+        f"late objects taken: {summary['objects_late']}; "
+        f"objects gone before they were read: {summary.get('objects_missing', 0)}"
     )
     return "\n".join(lines)

@@ -4,79 +4,22 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from include.lyve_audit.demo import GeneratedObject, generate
 from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
-from include.lyve_audit.schema import MEASUREMENTS
-from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, S3_ACCESS_KEY, S3_SECRET_KEY
-from tests.support.influx_engine import InfluxEngine, V2WriteProxy
-from tests.support.pipeline_env import configure_airflow, run_interval, s3_client, unique_name, upload
+from tests.conftest import INFLUX_TOKEN, S3_SECRET_KEY
+from tests.support.deployment import Deployment
+from tests.support.pipeline_env import run_interval, unique_name, upload
 
 pytestmark = pytest.mark.integration
 
 FIRST_HOUR = datetime(2026, 1, 31, 22, tzinfo=UTC)  # three hours that cross into February's folder
 HOURS = 3
-
-
-@dataclass
-class Deployment:
-    """One isolated deployment: its own log bucket, InfluxDB database and staging folder."""
-
-    engine: InfluxEngine
-    s3: Any
-    log_bucket: str
-    database: str
-    stage: Path
-
-    def counts(self) -> dict[str, int]:
-        return {kind: self.engine.count(measurement, self.database) for kind, measurement in MEASUREMENTS.items()}
-
-    def ledger_keys(self) -> list[str]:
-        return sorted(row["object"] for row in self.engine.rows('SELECT "object" FROM "lyve-pipeline"', self.database))
-
-    def run(self, interval_end: datetime) -> Any:
-        run = run_interval(interval_end)
-        assert run.state == "success", f"run for the hour ending {interval_end} ended {run.state}"
-        return run
-
-
-@pytest.fixture
-def deployment(
-    influx: tuple[InfluxEngine, V2WriteProxy],
-    moto_url: str,
-    airflow_db: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Deployment]:
-    engine, proxy = influx
-    s3 = s3_client(moto_url, S3_ACCESS_KEY, S3_SECRET_KEY)
-    log_bucket, database = unique_name("audit-logs"), unique_name("lyve")
-    s3.create_bucket(Bucket=log_bucket)
-    engine.create_database(database)
-    env: dict[str, str] = {"LYVE_AUDIT_START_DATE": "2025-01-01T00:00:00Z"}
-    configure_airflow(
-        env,
-        moto_url=moto_url,
-        access_key=S3_ACCESS_KEY,
-        secret_key=S3_SECRET_KEY,
-        proxy_url=proxy.url,
-        token=INFLUX_TOKEN,
-        org=INFLUX_ORG,
-        log_bucket=log_bucket,
-        influx_bucket=database,
-        stage=tmp_path / "stage",
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    yield Deployment(engine, s3, log_bucket, database, tmp_path / "stage")
 
 
 def entries_by_kind(objects: list[GeneratedObject]) -> dict[str, int]:

@@ -6,14 +6,10 @@ here; it answers as the InfluxDB 2 API documents (JSON body with `code` and `mes
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import orjson
 import pytest
 
 from include.lyve_audit.influx import (
@@ -28,7 +24,8 @@ from include.lyve_audit.influx import (
 )
 from include.lyve_audit.lineproto import escape_field_string, tag_set
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN
-from tests.support.influx_engine import InfluxEngine, V2WriteProxy, free_port
+from tests.support.influx_engine import InfluxEngine, V2WriteProxy
+from tests.support.influx_stub import StubInflux2
 from tests.support.pipeline_env import unique_name
 
 pytestmark = pytest.mark.integration
@@ -106,44 +103,6 @@ def test_ledger_round_trip(database: tuple[InfluxEngine, InfluxTarget]) -> None:
         everything = loaded_keys(client, target, datetime(2026, 1, 10, tzinfo=UTC), datetime(2026, 1, 11, tzinfo=UTC))
     assert window == {key for key in keys if "-11-59-59" in key}
     assert everything == set(keys)
-
-
-class StubInflux2:
-    """Answers `/api/v2/write` with a scripted list of (status, headers, body); records every request."""
-
-    def __init__(self, answers: list[tuple[int, dict[str, str], dict[str, Any]]]) -> None:
-        self.answers = list(answers)
-        self.requests: list[tuple[float, str, dict[str, str], bytes]] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                stub.requests.append((time.monotonic(), self.path, dict(self.headers), body))
-                status, headers, payload = stub.answers.pop(0) if stub.answers else (204, {}, {})
-                data = orjson.dumps(payload) if payload else b""
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def target(self) -> InfluxTarget:
-        return InfluxTarget(
-            url=f"http://127.0.0.1:{self.server.server_address[1]}", org="acme", bucket="audit", token="s3cr3t-token"
-        )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -193,9 +193,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 class V2WriteProxy:
     """A threaded loopback HTTP server that speaks InfluxDB 2's write path in front of the engine."""
 
-    def __init__(self, engine: InfluxEngine) -> None:
+    def __init__(self, engine: InfluxEngine, port: int | None = None) -> None:
         handler = type("Handler", (_ProxyHandler,), {"upstream": ("127.0.0.1", engine.http_port)})
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

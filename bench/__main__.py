@@ -1,0 +1,362 @@
+"""`make bench`: every figure of one run on the same generated data, printed as one table.
+
+Floors (gunzip + split; + orjson.loads), this package's parse + encode and a naive encoder on the same object bytes;
+the engine's own acceptance rate for the same lines (sink); the whole path S3 → parse → stage → load → InfluxDB for
+one object and for two objects in two processes; peak RSS of parsing a ~1 GB object and one ten times smaller.
+Progress goes to stderr, the table to stdout.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import io
+import multiprocessing
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+
+from bench import data, e2e
+from bench.naive import naive_lines
+from include.lyve_audit.encode import ObjectCounts, encode_lines
+from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, WRITE_GZIP_LEVEL, byte_batches
+from include.lyve_audit.keys import S3
+from include.lyve_audit.parse import READ_CHUNK, iter_lines
+from tests.support.influx_engine import free_port, start_engine_and_proxy, wait_for_http
+
+ENTRIES = int(os.environ.get("BENCH_ENTRIES", "200000"))
+BIG_BYTES = int(os.environ.get("BENCH_BIG_BYTES", str(1_000_000_000)))
+S3_BUCKET = "bench-logs"
+TARGETS = {"floor_b": 0.60, "naive": 15.0, "sink": 0.80, "rss_mb": 200.0, "rss_ratio": 1.25}
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+def timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
+def inflated(body: bytes) -> Iterator[bytes]:
+    """Streaming gunzip in READ_CHUNK pieces, the way the package reads objects (the floors' common part)."""
+    inflater = zlib.decompressobj(wbits=31)
+    source = io.BytesIO(body)
+    while compressed := source.read(READ_CHUNK):
+        while compressed:
+            if piece := inflater.decompress(compressed, READ_CHUNK):
+                yield piece
+            compressed = inflater.unconsumed_tail
+    while piece := inflater.decompress(b"", READ_CHUNK):
+        yield piece
+
+
+def split_lines(body: bytes) -> Iterator[bytes]:
+    pending = b""
+    for chunk in inflated(body):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
+def floor_a(body: bytes) -> int:
+    return sum(1 for line in split_lines(body) if line)
+
+
+def floor_b(body: bytes) -> int:
+    loads = orjson.loads
+    count = 0
+    for line in split_lines(body):
+        if line:
+            loads(line)
+            count += 1
+    return count
+
+
+def ours(body: bytes) -> list[str]:
+    counts = ObjectCounts()
+    lines = list(encode_lines(iter_lines(io.BytesIO(body), "bench"), S3, "bench", counts, lambda record: None))
+    if counts.bad or counts.points != len(lines):
+        raise RuntimeError(f"unexpected counts {counts}")
+    return lines
+
+
+def naive(body: bytes) -> int:
+    return sum(1 for _ in naive_lines(line for line in split_lines(body) if line))
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of another process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sink_rate(lines: list[bytes]) -> tuple[float, float]:
+    """Entries/s the engine accepts for these lines, gzip'd in DEFAULT_BATCH_BYTES batches beforehand, posted in
+    order on one connection straight to the engine; and the engine's CPU cores used meanwhile."""
+    engine, proxy, root = start_engine_and_proxy()
+    try:
+        engine.create_database("sink")
+        bodies = [
+            zlib.compress(b"\n".join(batch), WRITE_GZIP_LEVEL, wbits=31)
+            for batch in byte_batches(lines, DEFAULT_BATCH_BYTES)
+        ]
+        connection = http.client.HTTPConnection("127.0.0.1", engine.http_port, timeout=600)
+        cpu = process_cpu_s(engine.process.pid)  # type: ignore[union-attr]
+        started = time.perf_counter()
+        for body in bodies:
+            connection.request("POST", "/write?db=sink&precision=ns", body=body, headers={"Content-Encoding": "gzip"})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 204:
+                raise RuntimeError(f"sink write answered {response.status}")
+        seconds = time.perf_counter() - started
+        cores = (process_cpu_s(engine.process.pid) - cpu) / seconds  # type: ignore[union-attr]
+        connection.close()
+        return len(lines) / seconds, cores
+    finally:
+        proxy.stop()
+        engine.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our interpreter, our arguments
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/moto-api/")
+    return process, url
+
+
+def end_to_end(
+    pool: concurrent.futures.ProcessPoolExecutor, objects: list[dict[str, Any]], s3_url: str, work: Path
+) -> dict[str, Any]:
+    """Load `objects` (one worker process each, all at once) into a fresh engine; rate, cores, count read back."""
+    engine, proxy, root = start_engine_and_proxy()
+    try:
+        engine.create_database("e2e")
+        engine_cpu = process_cpu_s(engine.process.pid)  # type: ignore[union-attr]
+        own_cpu = time.process_time()  # the proxy runs in this process
+        started = time.perf_counter()
+        futures = [
+            pool.submit(e2e.run_object, described, s3_url, S3_BUCKET, proxy.url, "e2e", str(work / str(index)))
+            for index, described in enumerate(objects)
+        ]
+        results = [future.result() for future in futures]
+        seconds = time.perf_counter() - started
+        cpu = sum(result["cpu_s"] for result in results)
+        cpu += process_cpu_s(engine.process.pid) - engine_cpu + time.process_time() - own_cpu  # type: ignore[union-attr]
+        entries = sum(result["entries"] for result in results)
+        return {
+            "rate": entries / seconds,
+            "entries": entries,
+            "points": sum(result["points"] for result in results),
+            "read_back": engine.count("audit-01", "e2e"),
+            "parse_s": max(result["parse_s"] for result in results),
+            "load_s": max(result["load_s"] for result in results),
+            "cores": cpu / seconds,
+            "seconds": seconds,
+        }
+    finally:
+        proxy.stop()
+        engine.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def peak_rss(path: Path, work: Path) -> dict[str, Any]:
+    """Peak RSS of a fresh interpreter that parses + encodes + stages `path` (bench/rss.py)."""
+    output = subprocess.run(  # noqa: S603 - our interpreter, our arguments
+        [sys.executable, "-m", "bench.rss", str(path), str(work), data.object_key(99)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(Path.cwd()))},
+    ).stdout
+    return orjson.loads(output.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def row(measure: str, value: str, compared: str = "", target: str = "", met: bool | None = None) -> list[str]:
+    return [measure, value, compared, target, "" if met is None else ("yes" if met else "NO")]
+
+
+def table(rows: list[list[str]]) -> str:
+    header = ["measure", "value", "compared", "target", "met"]
+    widths = [max(len(line[column]) for line in [header, *rows]) for column in range(len(header))]
+
+    def render(line: list[str]) -> str:
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) + " |"
+
+    return "\n".join([render(header), "|" + "|".join("-" * (width + 2) for width in widths) + "|", *map(render, rows)])
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="lyve-bench-"))
+    moto, s3_url = start_moto()
+    context = multiprocessing.get_context("spawn")
+    try:
+        log(f"generating {ENTRIES} S3 entries with include/lyve_audit/demo.py")
+        lines = data.entry_lines(ENTRIES)
+        mean_bytes = sum(map(len, lines)) / len(lines)
+        body = data.gzip_object(lines)
+        half = len(lines) // 2
+        halves = [data.gzip_object(lines[:half]), data.gzip_object(lines[half:])]
+        del lines
+
+        log("floors, parse + encode, naive")
+        seconds_a, count_a = timed(lambda: floor_a(body))
+        seconds_b, count_b = timed(lambda: floor_b(body))
+        seconds_ours, encoded = timed(lambda: ours(body))
+        seconds_naive, count_naive = timed(lambda: naive(body))
+        if not count_a == count_b == len(encoded) == count_naive == ENTRIES:
+            raise RuntimeError("entry counts differ between measurements")
+        rate_a, rate_b = ENTRIES / seconds_a, ENTRIES / seconds_b
+        rate_ours, rate_naive = ENTRIES / seconds_ours, ENTRIES / seconds_naive
+        encoded_bytes = [line.encode() for line in encoded]
+        mean_line = sum(map(len, encoded_bytes)) / len(encoded_bytes)
+        del encoded
+
+        log("sink: the engine's own rate for the same lines")
+        sink, sink_cores = sink_rate(encoded_bytes)
+        del encoded_bytes
+
+        log("end to end: moto S3 → parse → stage → load → engine")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=s3_url,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket=S3_BUCKET)
+        described = []
+        for index, payload in enumerate([body, *halves]):
+            key = data.object_key(index)
+            s3.put_object(Bucket=S3_BUCKET, Key=key, Body=payload)
+            described.append({"key": key, "size": len(payload), "last_modified": "2026-11-20T10:20:00+00:00"})
+        with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+            for future in [pool.submit(e2e.warm_up) for _ in range(4)]:
+                future.result()  # workers started and imports done before the clock runs
+            one = end_to_end(pool, described[:1], s3_url, work / "one")
+            log("end to end: two objects in two processes")
+            two = end_to_end(pool, described[1:], s3_url, work / "two")
+
+        log(f"peak RSS: generating a {BIG_BYTES / 1e9:.1f} GB object and one ten times smaller (streamed)")
+        small_path, big_path = work / "small.gz", work / "big.gz"
+        small_entries, small_bytes = data.write_big_object(small_path, BIG_BYTES // 10)
+        big_entries, big_bytes = data.write_big_object(big_path, BIG_BYTES)
+        small = peak_rss(small_path, work / "rss-small")
+        big = peak_rss(big_path, work / "rss-big")
+        if small["points"] != small_entries or big["points"] != big_entries:
+            raise RuntimeError("RSS runs lost entries")
+    finally:
+        moto.terminate()
+        moto.wait(timeout=15)
+        shutil.rmtree(work, ignore_errors=True)
+
+    ratio_b = rate_ours / rate_b
+    speedup = rate_ours / rate_naive
+    ratio_sink = one["rate"] / sink
+    ratio_rss = big["peak_rss_mb"] / small["peak_rss_mb"]
+    rows = [
+        row("data", f"{ENTRIES:,} S3 entries, {mean_bytes:,.0f} B each", f"object {len(body) / 1e6:.1f} MB gzip'd"),
+        row("floor A: gunzip + split lines", f"{rate_a:,.0f} entries/s"),
+        row("floor B: gunzip + orjson.loads per line", f"{rate_b:,.0f} entries/s"),
+        row(
+            "parse + encode (iter_lines + encode_lines)",
+            f"{rate_ours:,.0f} entries/s",
+            f"{ratio_b:.2f} x floor B",
+            f">= {TARGETS['floor_b']:.2f}",
+            ratio_b >= TARGETS["floor_b"],
+        ),
+        row("naive: flatten + Point.from_dict + to_line_protocol", f"{rate_naive:,.0f} entries/s"),
+        row(
+            "speed-up over naive",
+            f"{speedup:.1f} x",
+            "",
+            f">= {TARGETS['naive']:.0f} x",
+            speedup >= TARGETS["naive"],
+        ),
+        row(
+            "sink: engine accepts pre-gzip'd 4 MiB batches",
+            f"{sink:,.0f} entries/s",
+            f"line {mean_line:,.0f} B; engine {sink_cores:.2f} cores",
+        ),
+        row(
+            "end to end, 1 object (S3→parse→stage→load→engine)",
+            f"{one['rate']:,.0f} entries/s",
+            f"{ratio_sink:.2f} x sink",
+            f">= {TARGETS['sink']:.2f}",
+            ratio_sink >= TARGETS["sink"],
+        ),
+        row(
+            "  of which parse+stage / load",
+            f"{one['parse_s']:.1f} s / {one['load_s']:.1f} s",
+            f"{one['cores']:.2f} cores busy (workers+proxy+engine)",
+        ),
+        row(
+            "  points read back from the engine",
+            f"{one['read_back']:,}",
+            f"of {one['entries']:,} entries",
+            "equal",
+            one["read_back"] == one["entries"],
+        ),
+        row(
+            "end to end, 2 objects in 2 processes",
+            f"{two['rate']:,.0f} entries/s",
+            f"{two['rate'] / one['rate']:.2f} x 1 object; {two['cores']:.2f} cores busy",
+            "",
+            None,
+        ),
+        row(
+            "  points read back from the engine",
+            f"{two['read_back']:,}",
+            f"of {two['entries']:,} entries",
+            "equal",
+            two["read_back"] == two["entries"],
+        ),
+        row(
+            f"peak RSS, small object ({small_bytes / 1e6:,.0f} MB, {small_entries:,} entries)",
+            f"{small['peak_rss_mb']:.1f} MB",
+            f"{small_entries / small['s']:,.0f} entries/s parse+stage",
+        ),
+        row(
+            f"peak RSS, big object ({big_bytes / 1e6:,.0f} MB, {big_entries:,} entries)",
+            f"{big['peak_rss_mb']:.1f} MB",
+            f"{ratio_rss:.2f} x small",
+            f"< {TARGETS['rss_mb']:.0f} MB, < {TARGETS['rss_ratio']:.2f} x",
+            big["peak_rss_mb"] < TARGETS["rss_mb"] and ratio_rss < TARGETS["rss_ratio"],
+        ),
+    ]
+    machine = f"machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}, "
+    machine += f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    sys.stdout.write(table(rows) + "\n" + machine + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,469 @@
+"""Faults: InfluxDB down or killed, InfluxDB 2 refusals, S3 throttling / timeouts / denial / vanished objects / dropped
+connections, workers SIGKILLed mid-step, and two runs of the same hour at once.
+
+Each test states the state the run (or attempt) ends in, and after the run completes checks that the points read back
+from the real engine equal the entries: nothing lost, nothing duplicated, every object once in the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from urllib3.util.retry import Retry
+
+from include.lyve_audit import influx
+from include.lyve_audit.demo import GeneratedObject, generate
+from include.lyve_audit.influx import DestinationError, InfluxTarget
+from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
+from include.lyve_audit.pipeline import Settings, SourceError, load_staged, parse_objects, plan_interval
+from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.support.deployment import Deployment
+from tests.support.influx_stub import StubInflux2
+from tests.support.pipeline_env import run_interval, unique_name
+from tests.support.restartable_influx import RestartableInflux
+from tests.support.s3_faults import Fault, FaultyS3Proxy
+from tests.support.worker import result_of
+
+pytestmark = pytest.mark.integration
+
+HOUR_START = datetime(2026, 1, 31, 22, tzinfo=UTC)
+HOUR_END = HOUR_START + timedelta(hours=1)
+SMALL_BATCHES = Settings(batch_bytes=16 << 10)  # many write requests per object, so a fault lands mid-object
+
+
+def entries_by_kind(objects: list[GeneratedObject]) -> dict[str, int]:
+    totals = dict.fromkeys((S3, IAM, CONSOLE), 0)
+    for generated in objects:
+        log_key = parse_log_key(generated.key)
+        assert log_key is not None
+        totals[log_key.kind] += len(generated.entries)
+    return totals
+
+
+def upload_hour(deployment: Deployment, seed: int, s3_entries: int = 40) -> list[GeneratedObject]:
+    objects = list(generate(HOUR_START, 1, seed=seed, s3_entries=s3_entries))
+    for generated in objects:
+        deployment.put(generated.key, body=generated.body())
+    return objects
+
+
+def assert_exact(deployment: Deployment, objects: list[GeneratedObject]) -> None:
+    """Points per measurement equal the entries, and the ledger names every object exactly once."""
+    assert deployment.counts() == entries_by_kind(objects)
+    assert deployment.ledger_keys() == sorted(generated.key for generated in objects)
+
+
+def parse_hour(deployment: Deployment, run_key: str = "manual__faults") -> list[dict[str, Any]]:
+    """Plan and parse the hour as one group (one mapped task), through the Airflow glue."""
+    from include import lyve_audit_airflow as glue
+
+    bucket = glue.log_bucket()
+    plan = plan_interval(glue.s3_lister(bucket), HOUR_START, HOUR_END, Settings(), lambda *_: frozenset())
+    objects = [described for group in plan["groups"] for described in group]
+    quarantine = deployment.stage.parent / "quarantine" / "2026-01-31T22"
+    return parse_objects(objects, glue.s3_opener(bucket), deployment.stage, quarantine, run_key, Settings())
+
+
+# --- 1. InfluxDB unreachable when the load starts, or killed in the middle of it -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableInflux]:
+    """An engine of this module's own, since these tests kill it."""
+    server = RestartableInflux(tmp_path_factory.mktemp("influx-killable")).start()
+    yield server
+    server.stop()
+
+
+def fast_failing_retries() -> Retry:
+    return Retry(total=2, connect=2, read=2, status=2, backoff_factor=0.05, allowed_methods=None, raise_on_status=False)
+
+
+@pytest.mark.parametrize(
+    ("when", "outage_s", "attempts"),
+    [
+        pytest.param("before-load", 1.0, 1, id="down-at-start-back-within-the-write-retries"),
+        pytest.param("mid-load", 1.0, 1, id="killed-mid-load-back-within-the-write-retries"),
+        pytest.param("before-load", None, 2, id="down-at-start-past-the-retries-task-retry-completes"),
+        pytest.param("mid-load", None, 2, id="killed-mid-load-past-the-retries-task-retry-completes"),
+    ],
+)
+def test_influx_outage_during_load(
+    deployment: Deployment,
+    own_influx: RestartableInflux,
+    monkeypatch: pytest.MonkeyPatch,
+    when: str,
+    outage_s: float | None,
+    attempts: int,
+) -> None:
+    """SIGKILL of the engine (connection refused). Back within urllib3's write retries: the same attempt completes.
+    Down longer: the attempt fails with a retryable error (not DestinationError, so Airflow retries it) and the task's
+    next try completes. Either way: exact counts, each object once in the ledger, no staged file left.
+    """
+    objects = upload_hour(deployment, seed=31, s3_entries=120)
+    refs = parse_hour(deployment)
+    database = unique_name("outage")
+    own_influx.engine.create_database(database)
+    target = InfluxTarget(url=own_influx.url, org=INFLUX_ORG, bucket=database, token=INFLUX_TOKEN)
+    if outage_s is None:
+        monkeypatch.setattr(influx, "write_retries", fast_failing_retries)
+    outages: list[str] = []
+
+    def outage() -> None:
+        own_influx.kill()
+        outages.append(when)
+        if outage_s is not None:
+            threading.Timer(outage_s, own_influx.start).start()
+
+    if when == "before-load":
+        outage()
+    else:
+        original = influx.write_batch
+        batches = [0]
+
+        def write_batch_then_kill(client: Any, target: InfluxTarget, batch: list[bytes]) -> None:
+            original(client, target, batch)
+            batches[0] += 1
+            if batches[0] == 5:
+                outage()
+
+        monkeypatch.setattr(influx, "write_batch", write_batch_then_kill)
+
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            load_staged(refs, target, Path, SMALL_BATCHES)
+            break
+        except DestinationError:
+            raise
+        except Exception as error:  # what Airflow would retry
+            assert tries < attempts, f"unexpected failure on try {tries}: {error!r}"
+            assert INFLUX_TOKEN not in str(error)
+            if when == "mid-load":
+                assert 0 < own_influx_count(own_influx, database) < sum(entries_by_kind(objects).values())
+            own_influx.start()
+    assert outages == [when]
+    assert tries == attempts
+    for _ in range(100):  # the Timer may still be bringing the engine up for the last check
+        if own_influx.running:
+            break
+        time.sleep(0.1)
+    view = Deployment(own_influx.engine, None, "", database, deployment.stage, target)
+    assert view.counts() == entries_by_kind(objects)
+    assert view.ledger_keys() == sorted(generated.key for generated in objects)
+    assert deployment.staged_left() == []
+
+
+def own_influx_count(server: RestartableInflux, database: str) -> int:
+    """Points already in the engine while it is down: read its files by starting it briefly."""
+    server.start()
+    try:
+        return sum(server.engine.count(measurement, database) for measurement in ("audit-01", "iam-01", "console-01"))
+    finally:
+        server.kill()
+
+
+# --- 2. InfluxDB 2 refusals: fail the load task at once, naming bucket and org ----------------------------------------
+
+
+@pytest.fixture
+def stub() -> Iterator[Callable[[list[tuple[int, dict[str, str], dict[str, Any]]]], StubInflux2]]:
+    stubs: list[StubInflux2] = []
+
+    def make(answers: list[tuple[int, dict[str, str], dict[str, Any]]]) -> StubInflux2:
+        stubs.append(StubInflux2(answers))
+        return stubs[-1]
+
+    yield make
+    for made in stubs:
+        made.close()
+
+
+def test_unprocessable_entity_fails_at_once_with_the_servers_reason(stub: Any) -> None:
+    """Stub (no InfluxDB 2 here): a 422 (e.g. points beyond retention) is a DestinationError after exactly 1 request."""
+    body = {"code": "unprocessable entity", "message": "failure writing points: partial write: points beyond retention"}
+    server = stub([(422, {"Content-Type": "application/json"}, body)])
+    with influx.open_client(server.target) as client, pytest.raises(DestinationError) as raised:
+        influx.write_lines(client, server.target, [b"m v=1i 1"])
+    message = str(raised.value)
+    assert "bucket 'audit' of org 'acme'" in message and "rejected lines (HTTP 422)" in message
+    assert "points beyond retention" in message and "s3cr3t-token" not in message
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        pytest.param(401, "token rejected (HTTP 401) for bucket '{bucket}' of org 'test-org'", id="401-token"),
+        pytest.param(404, "bucket '{bucket}' of org 'test-org' at http://127.0.0.1:", id="404-bucket"),
+        pytest.param(422, "bucket '{bucket}' of org 'test-org' at http://127.0.0.1:", id="422-rejected"),
+    ],
+)
+def test_refused_write_fails_the_load_task_without_retries(
+    deployment: Deployment,
+    stub: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    status: int,
+    expected: str,
+) -> None:
+    """Stub (no InfluxDB 2 here) answering every write with `status`: the DAG run fails, load_points is failed on try 1
+    (AirflowFailException: no retries burnt), 1 request sent, the log names bucket and org and not the token.
+    """
+    server = stub([(status, {"Content-Type": "application/json"}, {"code": "x", "message": "refused"})] * 50)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_INFLUXDB_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "influxdb",
+                "host": "127.0.0.1",
+                "port": server.server.server_address[1],
+                "schema": "http",
+                "extra": {"token": INFLUX_TOKEN, "org": INFLUX_ORG},
+            }
+        ),
+    )
+    iam = next(generated for generated in generate(HOUR_START, 1, seed=3, s3_entries=1) if "/IAM-" in generated.key)
+    deployment.put(iam.key, body=iam.body())
+    run = run_interval(HOUR_END)
+    output = capfd.readouterr()
+    assert run.state == "failed"
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert states["load_points"] == ("failed", 1)
+    assert states["parse_objects"] == ("success", 1)
+    assert len(server.requests) == 1, "the refused batch is not retried"
+    text = output.out + output.err
+    assert expected.format(bucket=deployment.database) in text
+    assert INFLUX_TOKEN not in text and S3_SECRET_KEY not in text
+
+
+# --- 3. S3 faults, through the real S3Hook behind a fault-injecting proxy ---------------------------------------------
+
+
+@pytest.fixture
+def s3_faults(deployment: Deployment, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyS3Proxy]:
+    """Point connection `lyve_cloud` at a fault proxy in front of moto, with botocore settings in `config_kwargs`."""
+    proxy = FaultyS3Proxy(moto_url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LYVE_CLOUD",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": S3_ACCESS_KEY,
+                "password": S3_SECRET_KEY,
+                "extra": {
+                    "endpoint_url": proxy.url,
+                    "region_name": "us-east-1",
+                    "config_kwargs": {
+                        "retries": {"mode": "standard", "max_attempts": 5},
+                        "connect_timeout": 1,
+                        "read_timeout": 1,
+                    },
+                },
+            }
+        ),
+    )
+    yield proxy
+    proxy.close()
+
+
+def test_s3_slowdown_is_retried_and_the_run_is_exact(deployment: Deployment, s3_faults: FaultyS3Proxy) -> None:
+    """The first 4 distinct S3 requests (the listing, then heads and gets) each get 503 SlowDown once: botocore
+    retries them (connection extra `config_kwargs.retries`), the DAG run succeeds, the counts are exact.
+    """
+    s3_faults.faults.append(Fault("SlowDown", status=503, once_per_request=True, times=4))
+    objects = upload_hour(deployment, seed=32, s3_entries=5)
+    deployment.run(HOUR_END)
+    assert_exact(deployment, objects)
+    hit = s3_faults.injected("SlowDown")
+    assert len(hit) == 4 and {method for method, _, _ in hit} == {"GET", "HEAD"}
+    assert "list-type=2" in hit[0][1], "the listing of January-2026/ was the first request hit"
+
+
+def test_s3_timeouts_are_retried_and_the_hour_is_exact(deployment: Deployment, s3_faults: FaultyS3Proxy) -> None:
+    """The first listing and the first object read hang past `read_timeout` (1 s): botocore retries, counts exact."""
+    s3_faults.faults.append(Fault("hang", method="GET", path_contains="list-type=2", times=1, delay=2.5))
+    s3_faults.faults.append(Fault("hang", method="GET", path_contains="/S3-", times=1, delay=2.5))
+    objects = upload_hour(deployment, seed=33, s3_entries=5)
+    summary = deployment.steps(HOUR_END)
+    assert_exact(deployment, objects)
+    assert len(s3_faults.injected("hang")) == 2
+    assert sum(row["points_written"] for row in summary["by_kind"].values()) == sum(entries_by_kind(objects).values())
+
+
+def test_s3_access_denied_fails_the_run_at_once_with_a_clear_error(
+    deployment: Deployment, s3_faults: FaultyS3Proxy, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """403 AccessDenied on the listing: plan_objects fails on try 1, the log names bucket, prefix and connection."""
+    s3_faults.faults.append(Fault("AccessDenied", status=403))
+    upload_hour(deployment, seed=34, s3_entries=2)
+    run = run_interval(HOUR_END)
+    output = capfd.readouterr()
+    assert run.state == "failed"
+    plan = next(ti for ti in run.get_task_instances() if ti.task_id == "plan_objects")
+    assert (plan.state, plan.try_number) == ("failed", 1)
+    expected = f"S3 refused listing bucket '{deployment.log_bucket}' prefix 'January-2026/' (AccessDenied)"
+    text = output.out + output.err
+    assert expected in text and "connection 'lyve_cloud'" in text
+    assert S3_SECRET_KEY not in text and INFLUX_TOKEN not in text
+
+
+def test_s3_access_denied_on_an_object_names_the_object(deployment: Deployment, s3_faults: FaultyS3Proxy) -> None:
+    """403 on reading one object (listing allowed): SourceError naming the object, which the DAG fails at once."""
+    objects = upload_hour(deployment, seed=35, s3_entries=2)
+    denied = objects[0].key
+    s3_faults.faults.append(Fault("AccessDenied", status=403, path_contains=denied))
+    with pytest.raises(SourceError) as raised:
+        deployment.steps(HOUR_END)
+    assert f"S3 refused reading s3://{deployment.log_bucket}/{denied} (" in str(raised.value)
+    assert S3_SECRET_KEY not in str(raised.value)
+
+
+def test_object_gone_before_it_is_read_is_counted_and_the_run_succeeds(
+    deployment: Deployment, s3_faults: FaultyS3Proxy
+) -> None:
+    """Listed, then 404 NoSuchKey when read: the run succeeds, the report counts 1 missing object, the rest is exact."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    objects = upload_hour(deployment, seed=36, s3_entries=5)
+    gone = next(generated for generated in objects if "/IAM-" in generated.key)
+    s3_faults.faults.append(Fault("NoSuchKey", status=404, path_contains=gone.key))
+    run = deployment.run(HOUR_END)
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.run_id == run.run_id, XComModel.task_id == "report", XComModel.key == "return_value")
+            .one()
+        )
+        report = XComModel.deserialize_value(row)
+    assert report["objects_missing"] == 1 and report["missing_keys"] == [gone.key]
+    assert report["by_kind"]["iam"]["objects_selected"] == 1 and report["by_kind"]["iam"]["objects_loaded"] == 0
+    remaining = [generated for generated in objects if generated is not gone]
+    assert_exact(deployment, remaining)
+
+
+def test_s3_connection_dropped_mid_object_fails_the_attempt_and_the_retry_is_exact(
+    deployment: Deployment, s3_faults: FaultyS3Proxy
+) -> None:
+    """The body of one object is cut off mid-way by the network: that is not a damaged object, so nothing is
+    quarantined and the parse attempt fails (Airflow retries it); the retry reads the whole object: counts exact.
+    """
+    objects = upload_hour(deployment, seed=37, s3_entries=300)
+    cut = objects[0].key
+    s3_faults.faults.append(Fault("cut", method="GET", path_contains=cut, times=1))
+    with pytest.raises(Exception) as raised:
+        parse_hour(deployment)
+    assert not isinstance(raised.value, SourceError | DestinationError)
+    assert deployment.quarantined() == []
+    refs = parse_hour(deployment)
+    assert [ref["bad"] for ref in refs] == [0] * len(objects)
+    load_staged(refs, deployment.target, Path, Settings())
+    assert_exact(deployment, objects)
+
+
+# --- 4. A worker SIGKILLed in the middle of parse or load ------------------------------------------------------------
+
+
+def run_worker(spec: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.support.worker", json.dumps(spec)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def test_worker_killed_mid_load_then_the_retry_is_exact(deployment: Deployment) -> None:
+    """SIGKILL after 4 write requests (points of the first object partly written, no ledger point, staged files kept):
+    the task's retry writes everything once more; the counts are exact and each object is once in the ledger.
+    """
+    objects = upload_hour(deployment, seed=41, s3_entries=120)
+    refs = parse_hour(deployment)
+    killed = run_worker(
+        {"step": "load", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "refs": refs, "kill_after": 4}
+        | {"batch_bytes": SMALL_BATCHES.batch_bytes}
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    written = sum(deployment.counts().values())
+    assert 0 < written < sum(entries_by_kind(objects).values())
+    assert deployment.ledger_keys() == []
+    assert len(deployment.staged_left()) == len(objects)
+    load_staged(refs, deployment.target, Path, SMALL_BATCHES)
+    assert_exact(deployment, objects)
+    assert deployment.staged_left() == []
+
+
+@pytest.mark.parametrize(
+    "rerun_key",
+    [
+        pytest.param("manual__faults", id="task-retry-same-run"),
+        pytest.param("backfill__faults", id="another-run-of-the-hour"),
+    ],
+)
+def test_worker_killed_mid_parse_then_the_rerun_is_exact(deployment: Deployment, rerun_key: str) -> None:
+    """SIGKILL after 500 staged lines leaves an incomplete staged file; a rerun (same run: overwritten; another run:
+    its own folder, the leftover is never loaded) parses and loads exactly once.
+    """
+    from include import lyve_audit_airflow as glue
+
+    objects = upload_hour(deployment, seed=42, s3_entries=120)
+    plan = plan_interval(
+        glue.s3_lister(deployment.log_bucket), HOUR_START, HOUR_END, Settings(), lambda *_: frozenset()
+    )
+    described = [item for group in plan["groups"] for item in group]
+    killed = run_worker(
+        {"step": "parse", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "objects": described}
+        | {"run_key": "manual__faults", "kill_after": 500}
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    leftovers = deployment.staged_left()
+    assert 1 <= len(leftovers) < len(objects)
+    refs = parse_hour(deployment, run_key=rerun_key)
+    load_staged(refs, deployment.target, Path, Settings())
+    assert_exact(deployment, objects)
+    expected_left = [] if rerun_key == "manual__faults" else leftovers
+    assert deployment.staged_left() == expected_left
+
+
+# --- 5. Two runs of the same hour at the same time (a backfill over a scheduled run) ----------------------------------
+
+
+def test_two_runs_of_the_same_hour_at_once_are_exact(deployment: Deployment) -> None:
+    """Two worker processes run plan → parse → load of the same hour at the same moment with different run ids:
+    both succeed, each reports every entry written, and the points and the ledger are exactly one copy.
+    """
+    objects = upload_hour(deployment, seed=51, s3_entries=120)
+    start_at = time.time() + 4
+    common = {"step": "all", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "start_at": start_at}
+    common["batch_bytes"] = SMALL_BATCHES.batch_bytes  # many requests each, so the two loads interleave
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.support.worker", json.dumps(common | {"run_key": run_key})],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for run_key in ("scheduled__2026-01-31T22:00:00+00:00", "backfill__2026-01-31T22:00:00+00:00")
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err.decode()[-2000:] for _, err in outputs]
+    total = sum(entries_by_kind(objects).values())
+    for out, _ in outputs:
+        summary = result_of(out)
+        assert sum(row["points_written"] for row in summary["by_kind"].values()) == total
+    assert_exact(deployment, objects)
+    assert deployment.staged_left() == []
