@@ -9,6 +9,9 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, TriggerRule, dag, get_current_context, task
 
+# A dedicated pool (e.g. `airflow pools set influxdb_writes 4 "InfluxDB writers"`) caps concurrent writes to
+# InfluxDB however many workers run; the default pool keeps a fresh install working without any set-up.
+LOAD_POOL = os.environ.get("LYVE_AUDIT_LOAD_POOL", "default_pool")
 INFLUX_ASSET = Asset(name="lyve_audit_influxdb", uri="influxdb://influxdb_default/lyve-audit")
 
 DOC = """
@@ -81,7 +84,7 @@ def lyve_audit_logs() -> None:
         except (TooManyBadLines, SourceError) as error:
             raise AirflowFailException(str(error)) from None
 
-    @task(outlets=[INFLUX_ASSET])
+    @task(outlets=[INFLUX_ASSET], pool=LOAD_POOL)
     def load_points(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write the staged points, record each object in the ledger, delete what was staged."""
         from airflow.sdk import ObjectStoragePath

