@@ -52,52 +52,39 @@ def lyve_audit_logs() -> None:
     @task
     def plan_objects() -> list[list[dict[str, Any]]]:
         """List the interval's month folders and group its objects for parallel parsing."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from include import lyve_audit_airflow as glue
-        from include.lyve_audit.influx import DestinationError
-        from include.lyve_audit.pipeline import SourceError, ledger_reader, plan_interval
+        from include.lyve_audit.pipeline import ledger_reader, plan_interval
 
         start, end, _, _ = _interval()
         ledger = ledger_reader(glue.influx_target())
-        try:
+        with glue.failing_fast():
             plan = plan_interval(glue.s3_lister(glue.log_bucket()), start, end, glue.settings(), ledger)
-        except (DestinationError, SourceError) as error:
-            raise AirflowFailException(str(error)) from None
         get_current_context()["ti"].xcom_push(key="counts", value=plan["counts"])
         return plan["groups"]
 
     @task
     def parse_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Stream each object, encode its entries, stage the line protocol; quarantine bad lines."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from include import lyve_audit_airflow as glue
-        from include.lyve_audit.pipeline import SourceError, TooManyBadLines, parse_objects
+        from include.lyve_audit.pipeline import parse_objects
 
         _, _, run_id, label = _interval()
         opener = glue.s3_opener(glue.log_bucket())
-        try:
+        with glue.failing_fast():
             return parse_objects(
                 objects, opener, glue.stage_root(), glue.quarantine_root(label), run_id, glue.settings()
             )
-        except (TooManyBadLines, SourceError) as error:
-            raise AirflowFailException(str(error)) from None
 
     @task(outlets=[INFLUX_ASSET], pool=LOAD_POOL)
     def load_points(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write the staged points, record each object in the ledger, delete what was staged."""
         from airflow.sdk import ObjectStoragePath
-        from airflow.sdk.exceptions import AirflowFailException
 
         from include import lyve_audit_airflow as glue
-        from include.lyve_audit.influx import DestinationError
         from include.lyve_audit.pipeline import load_staged
 
-        try:
+        with glue.failing_fast():
             return load_staged(refs, glue.influx_target(), ObjectStoragePath, glue.settings())
-        except DestinationError as error:
-            raise AirflowFailException(str(error)) from None
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def report(parsed: list[Any], loaded: list[Any]) -> dict[str, Any]:

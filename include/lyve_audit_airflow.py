@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import timedelta
 from typing import IO
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseHook, ObjectStoragePath, Variable
+from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import ClientError
 
-from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, InfluxTarget
+from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, DestinationError, InfluxTarget
 from include.lyve_audit.keys import ListedObject
-from include.lyve_audit.pipeline import ObjectMissing, Settings, SourceError
+from include.lyve_audit.pipeline import ObjectMissing, Settings, SourceError, TooManyBadLines
 
 S3_CONN_ID = "lyve_cloud"
 INFLUX_CONN_ID = "influxdb_default"
@@ -126,3 +127,12 @@ def quarantine_root(interval_label: str) -> ObjectStoragePath:
     """Where bad lines are kept, one folder per interval (Variable `lyve_quarantine_path`)."""
     default = str(stage_root()).rstrip("/").rsplit("/", 1)[0] + "/quarantine"
     return ObjectStoragePath(_variable("lyve_quarantine_path", default)) / interval_label
+
+
+@contextmanager
+def failing_fast() -> Iterator[None]:
+    """Fail the task at once on errors no retry can fix (bad token, missing bucket, access denied, bad data)."""
+    try:
+        yield
+    except (DestinationError, SourceError, TooManyBadLines) as error:
+        raise AirflowFailException(str(error)) from None
