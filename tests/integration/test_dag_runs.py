@@ -10,25 +10,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from include.lyve_audit.demo import GeneratedObject, generate
+from include.lyve_audit.demo import generate
 from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
 from tests.conftest import INFLUX_TOKEN, S3_SECRET_KEY
-from tests.support.deployment import Deployment
+from tests.support.deployment import Deployment, entries_by_kind
 from tests.support.pipeline_env import run_interval, unique_name, upload
 
 pytestmark = pytest.mark.integration
 
 FIRST_HOUR = datetime(2026, 1, 31, 22, tzinfo=UTC)  # three hours that cross into February's folder
 HOURS = 3
-
-
-def entries_by_kind(objects: list[GeneratedObject]) -> dict[str, int]:
-    totals = dict.fromkeys((S3, IAM, CONSOLE), 0)
-    for generated in objects:
-        log_key = parse_log_key(generated.key)
-        assert log_key is not None
-        totals[log_key.kind] += len(generated.entries)
-    return totals
 
 
 def hour_ends() -> list[datetime]:

@@ -24,10 +24,9 @@ from urllib3.util.retry import Retry
 from include.lyve_audit import influx
 from include.lyve_audit.demo import GeneratedObject, generate
 from include.lyve_audit.influx import DestinationError, InfluxTarget
-from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
 from include.lyve_audit.pipeline import Settings, SourceError, load_staged, parse_objects, plan_interval
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
-from tests.support.deployment import Deployment
+from tests.support.deployment import Deployment, entries_by_kind
 from tests.support.influx_stub import StubInflux2
 from tests.support.pipeline_env import run_interval, unique_name
 from tests.support.restartable_influx import RestartableInflux
@@ -39,15 +38,6 @@ pytestmark = pytest.mark.integration
 HOUR_START = datetime(2026, 1, 31, 22, tzinfo=UTC)
 HOUR_END = HOUR_START + timedelta(hours=1)
 SMALL_BATCHES = Settings(batch_bytes=16 << 10)  # many write requests per object, so a fault lands mid-object
-
-
-def entries_by_kind(objects: list[GeneratedObject]) -> dict[str, int]:
-    totals = dict.fromkeys((S3, IAM, CONSOLE), 0)
-    for generated in objects:
-        log_key = parse_log_key(generated.key)
-        assert log_key is not None
-        totals[log_key.kind] += len(generated.entries)
-    return totals
 
 
 def upload_hour(deployment: Deployment, seed: int, s3_entries: int = 40) -> list[GeneratedObject]:

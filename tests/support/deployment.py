@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from include.lyve_audit.demo import GeneratedObject
 from include.lyve_audit.influx import InfluxTarget
+from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
 from include.lyve_audit.pipeline import (
     Settings,
     ledger_reader,
@@ -100,3 +102,13 @@ class Deployment:
 
     def staged_left(self) -> list[Path]:
         return sorted(self.stage.rglob("*.lp.gz"))
+
+
+def entries_by_kind(objects: list[GeneratedObject]) -> dict[str, int]:
+    """Entries per log kind of generated objects: what the points read back must equal."""
+    totals = dict.fromkeys((S3, IAM, CONSOLE), 0)
+    for generated in objects:
+        log_key = parse_log_key(generated.key)
+        assert log_key is not None
+        totals[log_key.kind] += len(generated.entries)
+    return totals
