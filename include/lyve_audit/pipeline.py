@@ -97,15 +97,17 @@ def _describe(listed: ListedObject) -> dict[str, Any]:
 
 
 def _lines_with_read_errors(
-    stream: IO[bytes], key: str, quarantine: Callable[[QuarantinedLine], None]
+    stream: IO[bytes], key: str, counts: ObjectCounts, quarantine: Callable[[QuarantinedLine], None]
 ) -> Iterator[Line]:
-    """Lines of an object; an unreadable tail (truncated or not gzip) becomes one quarantined line, not a crash."""
+    """Lines of an object; an unreadable tail (truncated or not gzip) becomes one bad, quarantined line, not a crash."""
     number = 0
     try:
         for line in iter_lines(stream, key):
             number = line.number
             yield line
     except ObjectReadError as error:
+        counts.entries += 1
+        counts.bad += 1
         quarantine(QuarantinedLine(key, number + 1, str(error), ""))
 
 
@@ -139,10 +141,6 @@ def parse_objects(
             raise ValueError(f"{key}: not an audit-log key")
         counts = ObjectCounts()
         quarantined: list[QuarantinedLine] = []
-
-        def keep(record: QuarantinedLine, sink: list[QuarantinedLine] = quarantined) -> None:
-            sink.append(record)
-
         try:
             opened = open_object(key)
         except ObjectMissing:
@@ -150,12 +148,10 @@ def parse_objects(
             refs.append({**described, **_key_fields(log_key), **fields})
             continue
         with opened as stream:
-            lines = _lines_with_read_errors(stream, key, keep)
+            lines = _lines_with_read_errors(stream, key, counts, quarantined.append)
             path = staged_path(stage_root, run_key, key)
-            write_staged(path, encode_lines(lines, log_key.kind, key, counts, keep, settings.include_message))
-        unreadable = len(quarantined) - counts.bad
-        counts.bad += unreadable
-        counts.entries += unreadable
+            encoded = encode_lines(lines, log_key.kind, key, counts, quarantined.append, settings.include_message)
+            write_staged(path, encoded)
         quarantine_file = None
         if quarantined:
             quarantine_root.mkdir(parents=True, exist_ok=True)
