@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import orjson
 
 from bench import data, e2e
@@ -246,13 +245,7 @@ def main() -> None:
         del encoded_bytes
 
         log("end to end: moto S3 → parse → stage → load → engine")
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=s3_url,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
-            region_name="us-east-1",
-        )
+        s3 = e2e.moto_client(s3_url)
         s3.create_bucket(Bucket=S3_BUCKET)
         described = []
         for index, payload in enumerate([body, *halves]):

@@ -27,17 +27,22 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_object(
-    described: dict[str, Any], s3_url: str, s3_bucket: str, influx_url: str, database: str, work: str
-) -> dict[str, Any]:
-    """Parse and load one object; returns counts, phase times and this process's CPU seconds."""
-    s3 = boto3.client(
+def moto_client(s3_url: str) -> Any:
+    """A boto3 S3 client for the benchmark's moto server (which accepts any keys)."""
+    return boto3.client(
         "s3",
         endpoint_url=s3_url,
         aws_access_key_id="bench",
         aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
         region_name="us-east-1",
     )
+
+
+def run_object(
+    described: dict[str, Any], s3_url: str, s3_bucket: str, influx_url: str, database: str, work: str
+) -> dict[str, Any]:
+    """Parse and load one object; returns counts, phase times and this process's CPU seconds."""
+    s3 = moto_client(s3_url)
 
     def open_object(key: str) -> AbstractContextManager[IO[bytes]]:
         return closing(s3.get_object(Bucket=s3_bucket, Key=key)["Body"])

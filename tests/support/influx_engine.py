@@ -142,6 +142,16 @@ class InfluxEngine:
         return int(series[0]["values"][0][1]) if series else 0
 
 
+def relay_head(handler: BaseHTTPRequestHandler, response: http.client.HTTPResponse, length: int) -> None:
+    """Send an upstream answer's status and headers back through a proxy (the body follows, `length` bytes)."""
+    handler.send_response(response.status)
+    for name, value in response.getheaders():
+        if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+
+
 class _ProxyHandler(BaseHTTPRequestHandler):
     """Forward requests to the engine; rewrite the InfluxDB 2 write path to the 1.x one."""
 
@@ -173,12 +183,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             connection.request(method, f"{path}?{query_string}", body=body, headers=headers)
             response = connection.getresponse()
             payload = response.read()
-            self.send_response(response.status)
-            for name, value in response.getheaders():
-                if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
+            relay_head(self, response, len(payload))
             self.wfile.write(payload)
         finally:
             connection.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.influx_engine import free_port
+from tests.support.influx_engine import free_port, relay_head
 
 ERROR_MESSAGES = {
     "SlowDown": "Please reduce your request rate.",
@@ -92,12 +92,7 @@ class FaultyS3Proxy:
                     payload = response.read()
                 finally:
                     connection.close()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
+                relay_head(self, response, len(payload))
                 try:
                     if fault is not None and fault.action == "cut" and self.command == "GET":
                         self.wfile.write(payload[: len(payload) // 2])
