@@ -23,11 +23,38 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.setdefault("PYTHONPATH", str(ROOT))
 
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy, free_port, wait_for_http  # noqa: E402
+from tests.support.pipeline_env import configure_airflow  # noqa: E402
 
 INFLUX_TOKEN = "test-influx-token-7f3a9c"
 INFLUX_ORG = "test-org"
 S3_ACCESS_KEY = "AKIATESTLYVE"
 S3_SECRET_KEY = "test-s3-secret-2b8e41"
+
+
+def configure_suite_airflow(
+    env: dict[str, str],
+    *,
+    moto_url: str,
+    proxy_url: str,
+    log_bucket: str,
+    influx_bucket: str,
+    stage: Path,
+    extra_variables: dict[str, str] | None = None,
+) -> None:
+    """`configure_airflow` with this suite's credentials, which the secrets tests search for."""
+    configure_airflow(
+        env,
+        moto_url=moto_url,
+        access_key=S3_ACCESS_KEY,
+        secret_key=S3_SECRET_KEY,
+        proxy_url=proxy_url,
+        token=INFLUX_TOKEN,
+        org=INFLUX_ORG,
+        log_bucket=log_bucket,
+        influx_bucket=influx_bucket,
+        stage=stage,
+        extra_variables=extra_variables,
+    )
 
 
 @pytest.fixture(scope="session")

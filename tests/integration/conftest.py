@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from include.lyve_audit.influx import InfluxTarget
-from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, S3_ACCESS_KEY, S3_SECRET_KEY, configure_suite_airflow
 from tests.support.deployment import Deployment
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy
-from tests.support.pipeline_env import configure_airflow, s3_client, unique_name
+from tests.support.pipeline_env import s3_client, unique_name
 
 
 @pytest.fixture
@@ -29,14 +29,10 @@ def deployment(
     s3.create_bucket(Bucket=log_bucket)
     engine.create_database(database)
     env: dict[str, str] = {"LYVE_AUDIT_START_DATE": "2025-01-01T00:00:00Z"}
-    configure_airflow(
+    configure_suite_airflow(
         env,
         moto_url=moto_url,
-        access_key=S3_ACCESS_KEY,
-        secret_key=S3_SECRET_KEY,
         proxy_url=proxy.url,
-        token=INFLUX_TOKEN,
-        org=INFLUX_ORG,
         log_bucket=log_bucket,
         influx_bucket=database,
         stage=tmp_path / "stage",

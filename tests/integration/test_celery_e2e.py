@@ -20,10 +20,10 @@ import pytest
 from include.lyve_audit.demo import GeneratedObject, generate
 from include.lyve_audit.keys import parse_log_key
 from include.lyve_audit.schema import MEASUREMENTS
-from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, configure_suite_airflow
 from tests.support.airflow_cluster import AirflowCluster, Postgres
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy, free_port, wait_for_http
-from tests.support.pipeline_env import configure_airflow, s3_client, unique_name, upload
+from tests.support.pipeline_env import s3_client, unique_name, upload
 
 pytestmark = pytest.mark.integration
 
@@ -150,14 +150,10 @@ def test_backfill_on_two_celery_workers_loads_exactly(
         # Scheduled runs start tomorrow: while the test runs only the backfills make runs.
         "LYVE_AUDIT_START_DATE": (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z"),
     }
-    configure_airflow(
+    configure_suite_airflow(
         env,
         moto_url=moto_url,
-        access_key=S3_ACCESS_KEY,
-        secret_key=S3_SECRET_KEY,
         proxy_url=proxy.url,
-        token=INFLUX_TOKEN,
-        org=INFLUX_ORG,
         log_bucket=log_bucket,
         influx_bucket=database,
         stage=tmp_path / "unused-stage",
