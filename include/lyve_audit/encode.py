@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from include.lyve_audit.parse import BadLine, Line, check_storable, decode_entry
-from include.lyve_audit.schema import PARTS
+from include.lyve_audit.schema import PARTS, USUAL_PARTS
 
 QUARANTINE_TEXT_LIMIT = 2048
 
@@ -127,6 +127,11 @@ def _decode_error(line: Line) -> BadLine:
     return BadLine("not JSON")
 
 
+def _no_usual_parts(raw: bytes, include_message: bool) -> None:
+    """For kinds without a fast path: every line takes the general one."""
+    return None
+
+
 def encode_lines(
     lines: Iterable[Line],
     kind: str,
@@ -141,6 +146,7 @@ def encode_lines(
     taken inline, and counts are kept in locals and added to `counts` as the generator ends (or is closed).
     """
     parts = PARTS[kind]
+    usual_parts = USUAL_PARTS.get(kind, _no_usual_parts)
     times = PointTimes()
     buckets = times._buckets
     loads = orjson.loads
@@ -149,19 +155,23 @@ def encode_lines(
         for line in lines:
             entries += 1
             raw = line.raw
-            try:
-                entry = loads(raw)
-                if entry.__class__ is not dict:
-                    entry = decode_entry(line)  # raises BadLine with its reason
-                series, fields, time_ns = parts(entry, raw.decode("utf-8"), include_message)
-                check_storable(series, time_ns)
-            except (BadLine, UnicodeDecodeError, RecursionError, orjson.JSONDecodeError) as error:
-                if isinstance(error, orjson.JSONDecodeError):
-                    error = _decode_error(line)
-                counts.bad += 1
-                text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
-                quarantine(QuarantinedLine(object_key, line.number, str(error) or type(error).__name__, text))
-                continue
+            usual = usual_parts(raw, include_message)
+            if usual is not None:
+                series, fields, time_ns = usual
+            else:
+                try:
+                    entry = loads(raw)
+                    if entry.__class__ is not dict:
+                        entry = decode_entry(line)  # raises BadLine with its reason
+                    series, fields, time_ns = parts(entry, raw.decode("utf-8"), include_message)
+                    check_storable(series, time_ns)
+                except (BadLine, UnicodeDecodeError, RecursionError, orjson.JSONDecodeError) as error:
+                    if isinstance(error, orjson.JSONDecodeError):
+                        error = _decode_error(line)
+                    counts.bad += 1
+                    text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
+                    quarantine(QuarantinedLine(object_key, line.number, str(error) or type(error).__name__, text))
+                    continue
             # PointTimes.assign, inlined for the usual case: a bucket already seen and a free slot.
             index = time_ns >> BUCKET_SHIFT
             slots = buckets.get(index)

@@ -84,6 +84,9 @@ class BadLine(ValueError):
 # the engine reject its whole write request and stop the load, so it is quarantined instead.
 MIN_TIME_NS = -(2**63) + 2
 MAX_TIME_NS = 2**63 - 2
+# Integer fields are signed 64-bit: one value beyond would make the engine reject its whole write request too.
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
 MAX_SERIES_KEY_BYTES = 65_000
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from include.lyve_audit.keys import CONSOLE, IAM, S3
 from include.lyve_audit.lineproto import (
@@ -32,7 +33,14 @@ from include.lyve_audit.lineproto import (
     parse_time_ns,
     tag_set,
 )
-from include.lyve_audit.parse import BadLine
+from include.lyve_audit.parse import (
+    MAX_INTEGER,
+    MAX_SERIES_KEY_BYTES,
+    MAX_TIME_NS,
+    MIN_INTEGER,
+    MIN_TIME_NS,
+    BadLine,
+)
 
 MEASUREMENTS = {S3: "audit-01", CONSOLE: "console-01", IAM: "iam-01"}
 
@@ -59,12 +67,19 @@ def _text(value: Any) -> str:
     raise BadLine(f"expected a scalar, got {type(value).__name__}")
 
 
+def _storable(name: str, value: int) -> int:
+    """The value, if InfluxDB can store it as an integer field (signed 64-bit); a bad line otherwise."""
+    if not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise BadLine(f"{name}: outside InfluxDB's integer range (signed 64-bit): {str(value)[:64]}")
+    return value
+
+
 def _integer(name: str, value: Any) -> int:
     """An integer field value; digit strings are accepted, anything else is a bad line."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return _storable(name, value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+        return _storable(name, int(value))
     raise BadLine(f"{name}: not an integer: {str(value)[:64]!r}")
 
 
@@ -109,9 +124,10 @@ def _duration_field(fields: list[str], name: str, value: Any) -> None:
     if value is None:
         return
     try:
-        fields.append(f"{name}={parse_duration_ns(value)}i")
+        nanos = parse_duration_ns(value)
     except ValueError as error:
         raise BadLine(f"{name}: {error}") from None
+    fields.append(f"{name}={_storable(name, nanos)}i")
 
 
 def _string_field(fields: list[str], name: str, value: Any) -> None:
@@ -124,8 +140,8 @@ Parts = tuple[str, str, int]
 """(series, fields, time_ns): the parts of one point, cheaper to pass around than an EncodedEntry."""
 
 
-def _s3_parts_general(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
-    """Any S3 API entry → `audit-01` parts; the reference the fast path below must equal."""
+def s3_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
+    """Any S3 API entry → `audit-01` parts; the reference `s3_usual_parts` must equal."""
     audit = _object(entry, "auditEntry")
     api = _object(audit, "api")
     headers = _object(audit, "requestHeader")
@@ -153,10 +169,47 @@ def _s3_parts_general(entry: dict[str, Any], raw: str, include_message: bool) ->
     return MEASUREMENTS[S3] + tags, ",".join(fields), time_ns
 
 
+_Int64 = Annotated[int, msgspec.Meta(ge=MIN_INTEGER, le=MAX_INTEGER)]
+"""An integer msgspec and orjson decode alike, and InfluxDB can store (beyond it orjson gives a float)."""
+
+
+class _UsualApi(msgspec.Struct, gc=False, rename="camel"):
+    bucket: str
+    name: str
+    status_code: _Int64 | str
+    time_to_response: str
+    rx: _Int64
+    tx: _Int64
+    object: str
+    status: str
+    time_to_first_byte: str | None = None
+
+
+class _UsualHeaders(msgspec.Struct, gc=False):
+    real_ip: str = msgspec.field(name="X-Real-Ip")
+
+
+class _UsualAudit(msgspec.Struct, gc=False, rename="camel"):
+    api: _UsualApi
+    request_header: _UsualHeaders
+    time: str
+    request_id: str = msgspec.field(name="requestID")
+    user_agent: str
+
+
+class _UsualS3Entry(msgspec.Struct, gc=False, rename="camel"):
+    """The keys of an S3 API entry the schema reads, with the types Lyve Cloud writes; every other key is skipped."""
+
+    audit_entry: _UsualAudit
+    service_account_creator_id: str
+    service_account_name: str
+
+
+_decode_usual_s3 = msgspec.json.Decoder(_UsualS3Entry).decode
+_SAFE_DIGITS = len(str(MAX_INTEGER)) - 1
+"""Durations with at most this many digits fit a 64-bit integer field; longer ones take the checked path."""
+_UNUSUAL = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 _CACHE_LIMIT = 1 << 16
-_ENTRY_KEYS = itemgetter("auditEntry", "serviceAccountCreatorId", "serviceAccountName")
-_AUDIT_KEYS = itemgetter("api", "requestHeader", "time", "requestID", "userAgent")
-_API_KEYS = itemgetter("bucket", "name", "statusCode", "timeToResponse", "rx", "tx", "object", "status")
 _s3_tags: dict[tuple[str, str, str | int, str, str], tuple[str, str]] = {}
 _ip_tags: dict[str, str] = {}
 
@@ -181,35 +234,37 @@ def _ip_tag(host: str) -> str:
     return _remember(_ip_tags, host, tag_set([("auditEntry.requestHeader.X-Real-Ip", host)]))  # type: ignore[no-any-return]
 
 
-def s3_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
-    """An S3 API entry → `audit-01` parts.
+def s3_usual_parts(raw: bytes, include_message: bool) -> Parts | None:
+    """`s3_parts` of an S3 API line in the usual shape, straight from its bytes; None for any other line.
 
-    This runs once per entry of the biggest objects, so the usual shape (every key present, ASCII strings that need
-    no field escaping, an integer or string status code, an RFC 3339 `Z` time, latencies as `<digits>ns`, integer
-    byte counts) is encoded inline with cached tag texts. Anything else, including every error, goes to
-    `_s3_parts_general`, so the output is the same bytes either way (the tests compare both on varied entries).
+    This runs once per entry of the biggest objects. msgspec decodes only the keys the schema reads, checking their
+    types in C, and skips the rest of the entry (about twice as fast as building the whole entry as dicts). The
+    usual shape: every key present with Lyve Cloud's types, ASCII strings that need no field escaping, an RFC 3339
+    `Z` time, latencies as `<digits>ns`, valid UTF-8 throughout, a time InfluxDB can store. Any other line, including
+    every error, gives None and goes through `s3_parts` (the tests compare both on varied lines), so the bytes
+    written are the same either way.
     """
     try:
-        audit, creator, account = _ENTRY_KEYS(entry)
-        api, headers, when, request_id, agent = _AUDIT_KEYS(audit)
-        bucket, name, code, ttr, rx, tx, obj, status = _API_KEYS(api)
-        ip = headers["X-Real-Ip"]
-        # One C call checks that all these are str (TypeError otherwise) and collects them for the checks below.
-        joined = "".join((when, bucket, name, creator, account, ip, ttr, obj, status, request_id, agent))
-    except (KeyError, TypeError):
-        return _s3_parts_general(entry, raw, include_message)
+        entry = _decode_usual_s3(raw)
+        text = raw.decode()
+    except _UNUSUAL:
+        return None
+    audit = entry.audit_entry
+    api = audit.api
+    when, ip, request_id, agent = audit.time, audit.request_header.real_ip, audit.request_id, audit.user_agent
+    bucket, name, code, ttr = api.bucket, api.name, api.status_code, api.time_to_response
+    obj, status, creator, account = api.object, api.status, entry.service_account_creator_id, entry.service_account_name
+    joined = "".join((when, bucket, name, creator, account, ip, ttr, obj, status, request_id, agent))
     if (
         not joined.isascii()
         or '"' in joined
         or "\\" in joined
-        or rx.__class__ is not int
-        or tx.__class__ is not int
-        or (code.__class__ is not int and code.__class__ is not str)
         or not (obj and status and request_id and agent)
         or ttr[-2:] != "ns"
         or not (digits := ttr[:-2]).isdigit()
+        or len(digits) > _SAFE_DIGITS
     ):
-        return _s3_parts_general(entry, raw, include_message)
+        return None
 
     seconds = _SECONDS.get(when[:19])
     fraction = when[20:-1]
@@ -225,7 +280,9 @@ def s3_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
         try:
             time_ns = parse_time_ns(when)
         except ValueError:
-            return _s3_parts_general(entry, raw, include_message)
+            return None
+    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
+        return None
 
     host, colon, port = ip.partition(":")
     if not (colon and port.isdigit() and host[:1] > " " and host[0] != "["):  # ASCII here: no other whitespace
@@ -234,21 +291,23 @@ def s3_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
         bucket, name, code, creator, account
     )
     series = f"{head}{_ip_tags.get(host) or _ip_tag(host)}{tail}"
+    if len(series) > MAX_SERIES_KEY_BYTES:  # ASCII: characters are bytes
+        return None
 
     if digits[0] == "0":
         digits = str(int(digits))
-    first = api.get("timeToFirstByte")
+    first = api.time_to_first_byte
     if first is None:
         first_byte = ""
-    elif first.__class__ is str and first[-2:] == "ns" and (first := first[:-2]).isdigit() and first.isascii():
+    elif first[-2:] == "ns" and (first := first[:-2]).isdigit() and first.isascii() and len(first) <= _SAFE_DIGITS:
         first_byte = f",auditEntry.api.timeToFirstByte={int(first)}i"
     else:
-        return _s3_parts_general(entry, raw, include_message)
-    message = f",message={json_field_string(raw)}" if include_message else ""
+        return None
+    message = f",message={json_field_string(text)}" if include_message else ""
     return (
         series,
-        f"entry_bytes={len(raw)}i{message},auditEntry.api.timeToResponse={digits}i{first_byte},"
-        f'auditEntry.api.rx={rx}i,auditEntry.api.tx={tx}i,auditEntry.api.object="{obj}",'
+        f"entry_bytes={len(text)}i{message},auditEntry.api.timeToResponse={digits}i{first_byte},"
+        f'auditEntry.api.rx={api.rx}i,auditEntry.api.tx={api.tx}i,auditEntry.api.object="{obj}",'
         f'auditEntry.api.status="{status}",auditEntry.requestID="{request_id}",auditEntry.userAgent="{agent}"',
         time_ns,
     )
@@ -299,6 +358,9 @@ PartsEncoder = Callable[[dict[str, Any], str, bool], Parts]
 PARTS: dict[str, PartsEncoder] = {S3: s3_parts, CONSOLE: console_parts, IAM: iam_parts}
 """Per kind: (parsed entry, its JSON text as logged, include message) → parts. The text must be the JSON the entry
 was parsed from (see `json_field_string`); a value of the wrong type raises BadLine."""
+UsualPartsEncoder = Callable[[bytes, bool], "Parts | None"]
+USUAL_PARTS: dict[str, UsualPartsEncoder] = {S3: s3_usual_parts}
+"""Per kind with a fast path: (line bytes, include message) → the same parts as `PARTS`, or None to use `PARTS`."""
 
 
 def encode_s3(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:

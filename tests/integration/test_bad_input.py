@@ -109,6 +109,25 @@ LINE_CASES = [
         id="wrong-types",
     ),
     pytest.param(
+        [
+            line(1, rx=2**63 - 1, tx=-(2**63)),
+            line(2, rx=2**63),
+            line(3, timeToResponse="9223372036854775808ns"),
+            line(4, timeToResponse=2**64 - 1),
+            line(5).replace(b'"timeToResponse"', b'"tx":-9223372036854775809,"timeToResponse"'),
+            line(6, statusCode=2**64 - 1),
+            line(7),
+        ],
+        ids(1, 6, 7),
+        [
+            (2, "auditEntry.api.rx: outside InfluxDB's integer range (signed 64-bit): 9223372036854775808"),
+            (3, "auditEntry.api.timeToResponse: outside InfluxDB's integer range"),
+            (4, "auditEntry.api.timeToResponse: outside InfluxDB's integer range"),
+            (5, "auditEntry.api.tx: not an integer: '-9.223372036854776e+18'"),
+        ],
+        id="integers-beyond-signed-64-bit",
+    ),
+    pytest.param(
         [with_time(1, None), with_time(2, 1769897400), with_time(3, ""), line(4)],
         ids(4),
         [(number, "auditEntry.time: missing or not a string") for number in (1, 2, 3)],
