@@ -1,15 +1,17 @@
-"""One background thread that consumes pieces in order, so that I/O and compression overlap the work producing them.
+"""Background threads that overlap I/O and compression with the Python code around them.
 
-zlib, file writes and socket sends release the GIL, so on a second core they run beside the Python code that encodes
-or batches the next piece. At most `depth` pieces wait, so memory stays bounded; the first error of the consumer is
-raised in the producer (at its next `put` or at `close`), and later pieces are dropped, not consumed.
+zlib, file reads and writes and socket I/O release the GIL, so on a second core they run beside the code that
+encodes or batches. `Background` consumes pieces handed to it (compress + write, post); `ahead` produces them
+(read + inflate). At most `depth` pieces wait either way, so memory stays bounded, and errors cross to the caller:
+the first error of a `Background` consumer is raised at the producer's next `put` or at `close` (later pieces are
+dropped), the error of an `ahead` producer after every item before it.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
@@ -62,3 +64,42 @@ class Background(Generic[T]):
             self.close()
         except BaseException:  # noqa: S110 - the producer's own error is the one to report
             pass
+
+
+def ahead(items: Iterable[T], depth: int = 2, name: str = "lyve-ahead") -> Iterator[T]:
+    """Yield `items` in order while a daemon thread produces up to `depth` of them ahead.
+
+    An error of the producer is raised here after every item before it. When this generator is closed early, the
+    producer stops after its current item and its thread is joined, so nothing runs on after the caller is done.
+    """
+    handoff: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                handoff.put((item, None))
+            handoff.put((_DONE, None))
+        except BaseException as error:
+            handoff.put((_DONE, error))
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():  # take what it hands over, so that a producer waiting on a full queue can end
+            try:
+                handoff.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from include.lyve_audit.parse import BadLine, Line, check_storable, decode_entry
+from include.lyve_audit.parse import BadLine, Line, ObjectReadError, check_storable, decode_entry
 from include.lyve_audit.schema import PARTS, USUAL_PARTS
 
 QUARANTINE_TEXT_LIMIT = 2048
@@ -118,10 +118,10 @@ class PointTimes:
         return sum(len(slots) for slots in self._buckets.values())
 
 
-def _decode_error(line: Line) -> BadLine:
+def _decode_error(raw: bytes) -> BadLine:
     """The BadLine `decode_entry` gives for a line orjson refused (one place words the reason)."""
     try:
-        decode_entry(line)
+        decode_entry(raw)
     except BadLine as error:
         return error
     return BadLine("not JSON")
@@ -142,19 +142,20 @@ def encode_lines(
 ) -> Iterator[str]:
     """Yield one line-protocol line per distinct entry; bad lines go to `quarantine` and are counted.
 
-    This is the per-entry hot loop: parts come as a tuple, not an EncodedEntry, the usual free slot of `PointTimes` is
-    taken inline, and counts are kept in locals and added to `counts` as the generator ends (or is closed).
+    An unreadable tail of the object (ObjectReadError from `lines`: truncated, not gzip) is one more bad line, after
+    every line before it has been encoded. This is the per-entry hot loop: parts come as a tuple, not an
+    EncodedEntry, the usual free slot of `PointTimes` is taken inline, and counts are kept in locals and added to
+    `counts` as the generator ends (or is closed).
     """
     parts = PARTS[kind]
     usual_parts = USUAL_PARTS.get(kind, _no_usual_parts)
     times = PointTimes()
     buckets = times._buckets
     loads = orjson.loads
-    entries = points = 0
+    entries = points = number = 0
     try:
-        for line in lines:
+        for number, raw in lines:
             entries += 1
-            raw = line.raw
             usual = usual_parts(raw, include_message)
             if usual is not None:
                 series, fields, time_ns = usual
@@ -162,15 +163,15 @@ def encode_lines(
                 try:
                     entry = loads(raw)
                     if entry.__class__ is not dict:
-                        entry = decode_entry(line)  # raises BadLine with its reason
+                        entry = decode_entry(raw)  # raises BadLine with its reason
                     series, fields, time_ns = parts(entry, raw.decode("utf-8"), include_message)
                     check_storable(series, time_ns)
                 except (BadLine, UnicodeDecodeError, RecursionError, orjson.JSONDecodeError) as error:
                     if isinstance(error, orjson.JSONDecodeError):
-                        error = _decode_error(line)
+                        error = _decode_error(raw)
                     counts.bad += 1
                     text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
-                    quarantine(QuarantinedLine(object_key, line.number, str(error) or type(error).__name__, text))
+                    quarantine(QuarantinedLine(object_key, number, str(error) or type(error).__name__, text))
                     continue
             # PointTimes.assign, inlined for the usual case: a bucket already seen and a free slot.
             index = time_ns >> BUCKET_SHIFT
@@ -188,6 +189,10 @@ def encode_lines(
                     time_ns = at
             points += 1
             yield f"{series} {fields} {time_ns}"
+    except ObjectReadError as error:
+        entries += 1
+        counts.bad += 1
+        quarantine(QuarantinedLine(object_key, number + 1, str(error), ""))
     finally:
         counts.entries += entries
         counts.points += points

@@ -6,7 +6,7 @@ JSON-safe dicts of references and counts (what goes to XCom), and is called by a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +31,7 @@ from include.lyve_audit.keys import (
     parse_log_key,
     select_objects,
 )
-from include.lyve_audit.parse import Line, ObjectReadError, iter_lines
+from include.lyve_audit.parse import iter_lines
 from include.lyve_audit.stage import StagePath, read_staged, safe_name, staged_path, write_quarantine, write_staged
 
 
@@ -96,21 +96,6 @@ def _describe(listed: ListedObject) -> dict[str, Any]:
     return {"key": listed.key, "size": listed.size, "last_modified": listed.last_modified.isoformat()}
 
 
-def _lines_with_read_errors(
-    stream: IO[bytes], key: str, counts: ObjectCounts, quarantine: Callable[[QuarantinedLine], None]
-) -> Iterator[Line]:
-    """Lines of an object; an unreadable tail (truncated or not gzip) becomes one bad, quarantined line, not a crash."""
-    number = 0
-    try:
-        for line in iter_lines(stream, key):
-            number = line.number
-            yield line
-    except ObjectReadError as error:
-        counts.entries += 1
-        counts.bad += 1
-        quarantine(QuarantinedLine(key, number + 1, str(error), ""))
-
-
 def _key_fields(log_key: LogKey) -> dict[str, Any]:
     return {
         "kind": log_key.kind,
@@ -148,8 +133,8 @@ def parse_objects(
             refs.append({**described, **_key_fields(log_key), **fields})
             continue
         with opened as stream:
-            lines = _lines_with_read_errors(stream, key, counts, quarantined.append)
             path = staged_path(stage_root, run_key, key)
+            lines = iter_lines(stream, key)
             encoded = encode_lines(lines, log_key.kind, key, counts, quarantined.append, settings.include_message)
             write_staged(path, encoded)
         quarantine_file = None

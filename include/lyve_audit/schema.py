@@ -24,7 +24,6 @@ import msgspec
 
 from include.lyve_audit.keys import CONSOLE, IAM, S3
 from include.lyve_audit.lineproto import (
-    _FRACTION_SCALE,
     _SECONDS,
     escape_field_string,
     host_without_port,
@@ -266,16 +265,14 @@ def s3_usual_parts(raw: bytes, include_message: bool) -> Parts | None:
     ):
         return None
 
-    seconds = _SECONDS.get(when[:19])
-    fraction = when[20:-1]
-    if (
-        seconds is not None
-        and when[19:20] == "."
-        and when[-1:] == "Z"
-        and 0 < len(fraction) <= 9
-        and fraction.isdigit()
+    if (  # `…:SS.nnnnnnnnnZ` with the seconds cached; every other time through the parser (which shares the cache)
+        len(when) == 30
+        and when[29] == "Z"
+        and when[19] == "."
+        and (fraction := when[20:29]).isdigit()
+        and (seconds := _SECONDS.get(when[:19])) is not None
     ):
-        time_ns = seconds * 1_000_000_000 + int(fraction) * _FRACTION_SCALE[len(fraction)]
+        time_ns = seconds * 1_000_000_000 + int(fraction)
     else:
         try:
             time_ns = parse_time_ns(when)

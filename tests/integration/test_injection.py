@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import InfluxTarget, open_client, write_lines
 from include.lyve_audit.keys import S3
-from include.lyve_audit.parse import Line
 from include.lyve_audit.pipeline import Settings
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN
 from tests.support.deployment import Deployment
@@ -188,7 +187,7 @@ def test_any_string_round_trips_through_the_engine(
     entry = {"auditEntry": {"time": f"{stamp}.{nanos:09d}Z", "userAgent": field_value, "api": {"bucket": tag_value}}}
     raw = orjson.dumps(entry)
     counts = ObjectCounts()
-    lines = list(encode_lines([Line(1, raw)], S3, "probe", counts, lambda record: None))
+    lines = list(encode_lines([(1, raw)], S3, "probe", counts, lambda record: None))
     assert counts.bad == 0 and len(lines) == 1
     with open_client(target) as client:
         write_lines(client, target, [lines[0].encode()])

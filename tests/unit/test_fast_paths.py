@@ -17,7 +17,7 @@ from include.lyve_audit.demo import s3_entry
 from include.lyve_audit.encode import BUCKET_SHIFT, HORIZON_NS, ObjectCounts, PointTimes, QuarantinedLine, encode_lines
 from include.lyve_audit.keys import S3
 from include.lyve_audit.lineproto import escape_field_string, json_field_string, parse_time_ns
-from include.lyve_audit.parse import BadLine, Line, check_storable
+from include.lyve_audit.parse import BadLine, check_storable
 from include.lyve_audit.schema import s3_parts, s3_usual_parts
 
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -267,7 +267,7 @@ def test_encode_lines_gives_the_same_points_with_or_without_the_usual_shape_path
 
     def encoded() -> tuple[list[str], ObjectCounts, list[QuarantinedLine]]:
         counts, quarantined = ObjectCounts(), []
-        lines = [Line(number, raw) for number, raw in enumerate(raws, 1) if raw]
+        lines = [(number, raw) for number, raw in enumerate(raws, 1) if raw]
         points = list(encode_lines(lines, S3, "k", counts, quarantined.append))
         return points, counts, quarantined
 

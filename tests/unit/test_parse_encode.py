@@ -28,10 +28,10 @@ def entry(time: str, request_id: str = "R1", bucket: str = "b") -> bytes:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        pytest.param(b"a\nb\n", [Line(1, b"a"), Line(2, b"b")], id="lf"),
-        pytest.param(b"a\r\nb\r\n", [Line(1, b"a"), Line(2, b"b")], id="crlf"),
-        pytest.param(b"a\nb", [Line(1, b"a"), Line(2, b"b")], id="no-final-newline"),
-        pytest.param(b"a\n\n  \r\nb\n", [Line(1, b"a"), Line(4, b"b")], id="blank-lines-skipped-numbers-kept"),
+        pytest.param(b"a\nb\n", [(1, b"a"), (2, b"b")], id="lf"),
+        pytest.param(b"a\r\nb\r\n", [(1, b"a"), (2, b"b")], id="crlf"),
+        pytest.param(b"a\nb", [(1, b"a"), (2, b"b")], id="no-final-newline"),
+        pytest.param(b"a\n\n  \r\nb\n", [(1, b"a"), (4, b"b")], id="blank-lines-skipped-numbers-kept"),
         pytest.param(b"", [], id="empty-object"),
     ],
 )
@@ -45,7 +45,7 @@ def test_lines_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     body = b"".join(f"line-{index}\n".encode() for index in range(50))
     with gz_file(tmp_path, body).open("rb") as stream:
         lines = list(iter_lines(stream, "obj"))
-    assert [line.raw for line in lines] == [f"line-{index}".encode() for index in range(50)]
+    assert [raw for _, raw in lines] == [f"line-{index}".encode() for index in range(50)]
 
 
 def test_truncated_gzip_yields_complete_lines_then_names_object_and_line(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_truncated_gzip_yields_complete_lines_then_names_object_and_line(tmp_pat
     ):
         seen.extend(iter_lines(stream, "obj-key"))
     assert len(seen) > 2000
-    assert all(line.number == index + 1 for index, line in enumerate(seen))
+    assert [number for number, _ in seen] == list(range(1, len(seen) + 1))
 
 
 def test_not_gzip_is_an_object_error(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def run_encode(lines: list[bytes]) -> tuple[list[str], ObjectCounts, list[Quaran
     quarantined: list[QuarantinedLine] = []
     out = list(
         encode_lines(
-            (Line(number, raw) for number, raw in enumerate(lines, start=1)),
+            enumerate(lines, start=1),
             S3,
             "January-2026/S3-b-2026-01-10-13-20-59.gz",
             counts,
@@ -159,7 +159,7 @@ def test_concatenated_gzip_members_are_one_object(tmp_path: Path) -> None:
     path = tmp_path / "multi.gz"
     path.write_bytes(gzip.compress(b"a\nb") + gzip.compress(b"c\n"))
     with path.open("rb") as stream:
-        assert [line.raw for line in iter_lines(stream, "obj")] == [b"a", b"bc"]
+        assert [raw for _, raw in iter_lines(stream, "obj")] == [b"a", b"bc"]
 
 
 def test_empty_file_has_no_lines(tmp_path: Path) -> None:
@@ -167,3 +167,19 @@ def test_empty_file_has_no_lines(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with path.open("rb") as stream:
         assert list(iter_lines(stream, "obj")) == []
+
+
+def test_unreadable_tail_is_one_quarantined_line_after_the_lines_before_it(tmp_path: Path) -> None:
+    """A truncated object: its complete lines become points, the damage is one bad line numbered after them."""
+    times = [f"2026-01-10T13:{index // 60:02d}:{index % 60:02d}Z" for index in range(3000)]
+    body = b"".join(entry(time, request_id=f"R{index}") + b"\n" for index, time in enumerate(times))
+    path = tmp_path / "cut.gz"
+    path.write_bytes(gzip.compress(body)[:-200])
+    counts, quarantined = ObjectCounts(), []
+    with path.open("rb") as stream:
+        points = list(encode_lines(iter_lines(stream, "obj-key"), S3, "obj-key", counts, quarantined.append))
+    assert len(points) == counts.points == counts.entries - 1 > 2000
+    assert counts.bad == 1
+    [record] = quarantined
+    assert (record.object_key, record.line) == ("obj-key", counts.points + 1)
+    assert record.reason.startswith("obj-key: gzip stream ends early (truncated object) after line ")
