@@ -29,7 +29,7 @@ import orjson
 from bench import data, e2e
 from bench.naive import naive_lines
 from include.lyve_audit.encode import ObjectCounts, encode_lines
-from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, WRITE_GZIP_LEVEL, byte_batches
+from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, GzippedBatch, byte_batches
 from include.lyve_audit.keys import S3
 from include.lyve_audit.parse import READ_CHUNK, iter_lines
 from tests.support.influx_engine import free_port, start_engine_and_proxy, wait_for_http
@@ -117,10 +117,7 @@ def sink_rate(lines: list[bytes]) -> tuple[float, float]:
     engine, proxy, root = start_engine_and_proxy()
     try:
         engine.create_database("sink")
-        bodies = [
-            zlib.compress(b"\n".join(batch), WRITE_GZIP_LEVEL, wbits=31)
-            for batch in byte_batches(lines, DEFAULT_BATCH_BYTES)
-        ]
+        bodies = [GzippedBatch.of(batch).body for batch in byte_batches(lines, DEFAULT_BATCH_BYTES)]
         connection = http.client.HTTPConnection("127.0.0.1", engine.http_port, timeout=600)
         cpu = process_cpu_s(engine.process.pid)  # type: ignore[union-attr]
         started = time.perf_counter()

@@ -54,7 +54,7 @@ def run_object(
     started = time.perf_counter()
     refs = parse_objects([described], open_object, root / "stage", root / "quarantine", "bench", settings)
     parsed = time.perf_counter()
-    results = load_staged(refs, target, Path, settings)
+    results = load_staged(refs, target, Path)
     loaded = time.perf_counter()
     return {
         "entries": sum(ref["entries"] for ref in refs),

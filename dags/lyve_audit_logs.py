@@ -84,7 +84,7 @@ def lyve_audit_logs() -> None:
         from include.lyve_audit.pipeline import load_staged
 
         with glue.failing_fast():
-            return load_staged(refs, glue.influx_target(), ObjectStoragePath, glue.settings())
+            return load_staged(refs, glue.influx_target(), ObjectStoragePath)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def report(parsed: list[Any], loaded: list[Any]) -> dict[str, Any]:

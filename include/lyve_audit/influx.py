@@ -1,23 +1,24 @@
 """Writing line protocol to InfluxDB with influxdb-client, and reading back the load ledger.
 
-Retries (429/5xx, honouring `Retry-After`) are urllib3's, handed to influxdb-client; gzip is the client's. Errors
-that no retry can fix (bad token, missing bucket or org, rejected lines) are raised at once as `DestinationError`
-with a message that names the bucket and org and never the token.
+Every write is one gzip'd batch (`GzippedBatch`), usually compressed once at parse time and posted as staged.
+Retries (429/5xx, honouring `Retry-After`) are urllib3's, handed to influxdb-client. Errors that no retry can fix
+(bad token, missing bucket or org, rejected lines) are raised at once as `DestinationError` with a message that names
+the bucket and org and never the token.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import orjson
 from influxdb_client import InfluxDBClient, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
+from influxdb_client.service.write_service import WriteService
 from urllib3.util.retry import Retry
 
 from include.lyve_audit.background import Background
@@ -62,35 +63,66 @@ def write_retries(total: int = 5, backoff_factor: float = 1.0) -> Retry:
 
 
 def open_client(target: InfluxTarget, retries: Retry | None = None) -> InfluxDBClient:
-    """An influxdb-client client with gzip on (at WRITE_GZIP_LEVEL) and the retry policy above."""
-    client = InfluxDBClient(
+    """An influxdb-client client with the retry policy above; bodies come gzip'd already (`GzippedBatch`)."""
+    return InfluxDBClient(
         url=target.url,
         token=target.token,
         org=target.org,
         timeout=int(target.timeout_s * 1000),
-        enable_gzip=True,
+        enable_gzip=False,
         retries=retries if retries is not None else write_retries(),
     )
-    _gzip_writes_at(client, WRITE_GZIP_LEVEL)
-    return client
 
 
-WRITE_GZIP_LEVEL = 1
-"""influxdb-client gzips write bodies at level 9: ~60 MB/s of line protocol, a fifth of the engine's own time per
-batch, on the cores the engine needs. Level 1 does ~275 MB/s for 11% of the size instead of 8% (`make bench`)."""
+BATCH_GZIP_LEVEL = 1
+"""zlib level 1: ~275 MB/s of line protocol for 11% of its size; level 6 is half as fast for 8%, and level 9
+(influxdb-client's own) ~60 MB/s, a fifth of the engine's time per batch on the cores it needs (`make bench`)."""
+
+_LF, _ESC = b"\n", b"\x1b"
 
 
-def _gzip_writes_at(client: InfluxDBClient, level: int) -> None:
-    """Make the client gzip `/api/v2/write` bodies at `level` (its configuration hook, pinned influxdb-client)."""
-    conf = client.api_client.configuration
-    original = conf.update_request_body
+@dataclass(frozen=True, slots=True)
+class GzippedBatch:
+    """One write request: `points` lines, joined by LF and gzip'd, ready to post as they are.
 
-    def update_request_body(path: str, body: Any) -> Any:
-        if path == "/api/v2/write" and conf.enable_gzip and isinstance(body, bytes):
-            return gzip.compress(body, compresslevel=level)
-        return original(path, body)
+    A point may hold a line feed inside a string field; a batch with such points is `escaped` (LF inside a point
+    written as ESC n, ESC as ESC ESC), so that its lines can always be told apart, and is re-encoded before posting.
+    """
 
-    conf.update_request_body = update_request_body
+    points: int
+    body: bytes
+    escaped: bool = False
+
+    @classmethod
+    def of(cls, lines: list[bytes]) -> GzippedBatch:
+        """The batch of these lines (escaped when one of them holds LF or ESC)."""
+        joined = _LF.join(lines)
+        escaped = joined.count(_LF) != len(lines) - 1 or _ESC in joined
+        if escaped:
+            joined = _LF.join(line.replace(_ESC, _ESC + _ESC).replace(_LF, _ESC + b"n") for line in lines)
+        return cls(len(lines), zlib.compress(joined, BATCH_GZIP_LEVEL, wbits=31), escaped)
+
+    @classmethod
+    def of_text(cls, lines: list[str]) -> GzippedBatch:
+        """`of` for lines as text (one join and one encode for the batch)."""
+        joined = "\n".join(lines).encode()
+        if joined.count(_LF) != len(lines) - 1 or _ESC in joined:
+            return cls.of([line.encode() for line in lines])
+        return cls(len(lines), zlib.compress(joined, BATCH_GZIP_LEVEL, wbits=31))
+
+    def lines(self) -> list[bytes]:
+        """The points, one `bytes` each, as they are to be written."""
+        lines = zlib.decompress(self.body, wbits=31).split(_LF)
+        if self.escaped:
+            lines = [_ESCAPED.sub(_unescape, line) if _ESC in line else line for line in lines]
+        return lines
+
+
+_ESCAPED = re.compile(rb"\x1b(.)", re.DOTALL)
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    return _LF if match[1] == b"n" else match[1]
 
 
 def byte_batches(lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[list[bytes]]:
@@ -123,40 +155,46 @@ def _explain(error: ApiException, target: InfluxTarget) -> DestinationError:
     return DestinationError(reason)
 
 
-def write_batch(client: InfluxDBClient, target: InfluxTarget, batch: list[bytes]) -> None:
-    """Write one batch; a 413 (too large) splits it in two and writes the halves."""
-    write_api = client.write_api(write_options=SYNCHRONOUS)
+def write_batch(client: InfluxDBClient, target: InfluxTarget, batch: GzippedBatch) -> None:
+    """Post one batch (every write goes through here); a 413 (too large) splits it in two and writes the halves."""
+    if batch.escaped:
+        lines = batch.lines()  # the points hold line feeds: post their real text, re-encoded
+        body = zlib.compress(_LF.join(lines), BATCH_GZIP_LEVEL, wbits=31)
+    else:
+        body = batch.body
     try:
-        write_api.write(
-            bucket=target.bucket, org=target.org, record=b"\n".join(batch), write_precision=WritePrecision.NS
+        WriteService(client.api_client).post_write(
+            org=target.org, bucket=target.bucket, body=body, precision=WritePrecision.NS, content_encoding="gzip"
         )
     except ApiException as error:
-        if error.status == 413 and len(batch) > 1:
-            middle = len(batch) // 2
-            write_batch(client, target, batch[:middle])
-            write_batch(client, target, batch[middle:])
+        if error.status == 413 and batch.points > 1:
+            lines = batch.lines()
+            middle = len(lines) // 2
+            write_batch(client, target, GzippedBatch.of(lines[:middle]))
+            write_batch(client, target, GzippedBatch.of(lines[middle:]))
             return
         raise _explain(error, target) from None
+
+
+def write_batches(client: InfluxDBClient, target: InfluxTarget, batches: Iterable[GzippedBatch]) -> int:
+    """Write every batch in order; returns the number of points written.
+
+    A background thread posts each batch (socket I/O releases the GIL) while the next one is read; one batch waits at
+    most, so memory stays about two batches.
+    """
+    written = 0
+    with Background(lambda batch: write_batch(client, target, batch), depth=1, name="lyve-influx-writer") as writer:
+        for batch in batches:
+            writer.put(batch)
+            written += batch.points
+    return written
 
 
 def write_lines(
     client: InfluxDBClient, target: InfluxTarget, lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES
 ) -> int:
-    """Write every line in batches; returns the number of lines written.
-
-    A background thread gzips and posts each batch (both release the GIL) while the next one is read and assembled;
-    one batch waits at most, so memory stays about two batches.
-    """
-
-    def post(batch: list[bytes]) -> None:
-        write_batch(client, target, batch)
-
-    written = 0
-    with Background(post, depth=1, name="lyve-influx-writer") as writer:
-        for batch in byte_batches(lines, batch_bytes):
-            writer.put(batch)
-            written += len(batch)
-    return written
+    """Write lines in batches of about `batch_bytes`; returns the number of lines written."""
+    return write_batches(client, target, map(GzippedBatch.of, byte_batches(lines, batch_bytes)))
 
 
 @dataclass(frozen=True, slots=True)

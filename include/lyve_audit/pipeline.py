@@ -20,6 +20,7 @@ from include.lyve_audit.influx import (
     ledger_line,
     loaded_keys,
     open_client,
+    write_batches,
     write_lines,
 )
 from include.lyve_audit.keys import (
@@ -136,7 +137,7 @@ def parse_objects(
             path = staged_path(stage_root, run_key, key)
             lines = iter_lines(stream, key)
             encoded = encode_lines(lines, log_key.kind, key, counts, quarantined.append, settings.include_message)
-            write_staged(path, encoded)
+            write_staged(path, encoded, settings.batch_bytes)
         quarantine_file = None
         if quarantined:
             quarantine_root.mkdir(parents=True, exist_ok=True)
@@ -165,16 +166,18 @@ def load_staged(
     refs: list[dict[str, Any]],
     target: InfluxTarget,
     open_stage: Callable[[str], StagePath],
-    settings: Settings,
 ) -> list[dict[str, Any]]:
-    """Write each staged object, then its ledger point, then delete the staged file; returns per-object counts."""
+    """Write each staged object, then its ledger point, then delete the staged file; returns per-object counts.
+
+    The staged batches are posted as they were written (batch size and compression were settled at parse time).
+    """
     results: list[dict[str, Any]] = []
     with open_client(target) as client:
         for ref in refs:
             if ref.get("missing"):
                 continue  # gone before it was read: counted by the report, nothing staged
             path = open_stage(ref["stage"])
-            written = write_lines(client, target, read_staged(path), settings.batch_bytes)
+            written = write_batches(client, target, read_staged(path))
             record = LedgerRecord(
                 object_key=ref["key"],
                 kind=ref["kind"],

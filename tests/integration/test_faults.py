@@ -23,7 +23,7 @@ from urllib3.util.retry import Retry
 
 from include.lyve_audit import influx
 from include.lyve_audit.demo import GeneratedObject, generate
-from include.lyve_audit.influx import DestinationError, InfluxTarget
+from include.lyve_audit.influx import DestinationError, GzippedBatch, InfluxTarget
 from include.lyve_audit.pipeline import Settings, SourceError, load_staged, parse_objects, plan_interval
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
 from tests.support.deployment import Deployment, entries_by_kind
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 HOUR_START = datetime(2026, 1, 31, 22, tzinfo=UTC)
 HOUR_END = HOUR_START + timedelta(hours=1)
-SMALL_BATCHES = Settings(batch_bytes=16 << 10)  # many write requests per object, so a fault lands mid-object
+SMALL_BATCHES = Settings(batch_bytes=16 << 10)  # many staged batches, one write request each: faults land mid-object
 
 
 def upload_hour(deployment: Deployment, seed: int, s3_entries: int = 40) -> list[GeneratedObject]:
@@ -61,7 +61,7 @@ def parse_hour(deployment: Deployment, run_key: str = "manual__faults") -> list[
     plan = plan_interval(glue.s3_lister(bucket), HOUR_START, HOUR_END, Settings(), lambda *_: frozenset())
     objects = [described for group in plan["groups"] for described in group]
     quarantine = deployment.stage.parent / "quarantine" / "2026-01-31T22"
-    return parse_objects(objects, glue.s3_opener(bucket), deployment.stage, quarantine, run_key, Settings())
+    return parse_objects(objects, glue.s3_opener(bucket), deployment.stage, quarantine, run_key, SMALL_BATCHES)
 
 
 # --- 1. InfluxDB unreachable when the load starts, or killed in the middle of it -------------------------------------
@@ -121,7 +121,7 @@ def test_influx_outage_during_load(
         original = influx.write_batch
         batches = [0]
 
-        def write_batch_then_kill(client: Any, target: InfluxTarget, batch: list[bytes]) -> None:
+        def write_batch_then_kill(client: Any, target: InfluxTarget, batch: GzippedBatch) -> None:
             original(client, target, batch)
             batches[0] += 1
             if batches[0] == 5:
@@ -133,7 +133,7 @@ def test_influx_outage_during_load(
     while True:
         tries += 1
         try:
-            load_staged(refs, target, Path, SMALL_BATCHES)
+            load_staged(refs, target, Path)
             break
         except DestinationError:
             raise
@@ -359,7 +359,7 @@ def test_s3_connection_dropped_mid_object_fails_the_attempt_and_the_retry_is_exa
     assert deployment.quarantined() == []
     refs = parse_hour(deployment)
     assert [ref["bad"] for ref in refs] == [0] * len(objects)
-    load_staged(refs, deployment.target, Path, Settings())
+    load_staged(refs, deployment.target, Path)
     assert_exact(deployment, objects)
 
 
@@ -384,14 +384,13 @@ def test_worker_killed_mid_load_then_the_retry_is_exact(deployment: Deployment) 
     refs = parse_hour(deployment)
     killed = run_worker(
         {"step": "load", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "refs": refs, "kill_after": 4}
-        | {"batch_bytes": SMALL_BATCHES.batch_bytes}
     )
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
     written = sum(deployment.counts().values())
     assert 0 < written < sum(entries_by_kind(objects).values())
     assert deployment.ledger_keys() == []
     assert len(deployment.staged_left()) == len(objects)
-    load_staged(refs, deployment.target, Path, SMALL_BATCHES)
+    load_staged(refs, deployment.target, Path)
     assert_exact(deployment, objects)
     assert deployment.staged_left() == []
 
@@ -422,7 +421,7 @@ def test_worker_killed_mid_parse_then_the_rerun_is_exact(deployment: Deployment,
     leftovers = deployment.staged_left()
     assert 1 <= len(leftovers) < len(objects)
     refs = parse_hour(deployment, run_key=rerun_key)
-    load_staged(refs, deployment.target, Path, Settings())
+    load_staged(refs, deployment.target, Path)
     assert_exact(deployment, objects)
     expected_left = [] if rerun_key == "manual__faults" else leftovers
     assert deployment.staged_left() == expected_left

@@ -53,7 +53,7 @@ def run_steps(
     parsed = [
         parse_objects(group, glue.s3_opener(bucket), stage, quarantine, run_key, settings) for group in plan["groups"]
     ]
-    loaded = [load_staged(refs, target, Path, settings) for refs in parsed]
+    loaded = [load_staged(refs, target, Path) for refs in parsed]
     return summarize(plan["counts"], parsed, loaded)
 
 

@@ -39,7 +39,7 @@ def _kill_after_batches(limit: int) -> None:
     original = influx.write_batch
     done = [0]
 
-    def write_batch(client: Any, target: Any, batch: list[bytes]) -> None:
+    def write_batch(client: Any, target: Any, batch: Any) -> None:
         original(client, target, batch)
         done[0] += 1
         if done[0] >= limit:
@@ -62,8 +62,8 @@ def _kill_after_lines(limit: int) -> None:
             if done[0] >= limit:
                 _die()
 
-    def write_staged(path: Any, lines: Iterable[str]) -> int:
-        return original(path, counting(lines))
+    def write_staged(path: Any, lines: Iterable[str], batch_bytes: int) -> int:
+        return original(path, counting(lines), batch_bytes)
 
     pipeline.write_staged = write_staged  # type: ignore[assignment]
 
@@ -86,7 +86,7 @@ def main(spec: dict[str, Any]) -> Any:
         quarantine = stage.parent / "quarantine" / (end - HOUR).strftime("%Y-%m-%dT%H")
         opener = glue.s3_opener(glue.log_bucket())
         return parse_objects(spec["objects"], opener, stage, quarantine, spec["run_key"], settings)
-    return load_staged(spec["refs"], glue.influx_target(), Path, settings)
+    return load_staged(spec["refs"], glue.influx_target(), Path)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def test_parse_stages_line_protocol_and_counts(tmp_path: Path) -> None:
     )
     assert [ref["key"] for ref in refs] == [generated.key for generated in objects]
     for ref, generated in zip(refs, objects, strict=True):
-        staged = list(read_staged(Path(ref["stage"])))
+        staged = [line for batch in read_staged(Path(ref["stage"])) for line in batch.lines()]
         assert len(staged) == ref["points"] == ref["entries"] == len(generated.entries)
         assert ref["bad"] == 0 and ref["quarantine"] is None
     assert not (tmp_path / "q").exists()
