@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.encode import ObjectCounts, QuarantinedLine, encode_lines
 from include.lyve_audit.influx import (
     DEFAULT_BATCH_BYTES,
@@ -133,7 +134,7 @@ def parse_objects(
             fields = {"stage": None, "quarantine": None, "missing": True, **counts.as_dict()}
             refs.append({**described, **_key_fields(log_key), **fields})
             continue
-        with opened as stream:
+        with opened as stream, quick_handoffs():  # reader, encoder and stage writer on two cores
             path = staged_path(stage_root, run_key, key)
             lines = iter_lines(stream, key)
             encoded = encode_lines(lines, log_key.kind, key, counts, quarantined.append, settings.include_message)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 
 import pytest
 
-from include.lyve_audit.background import Background, ahead
+from include.lyve_audit.background import Background, ahead, quick_handoffs
 
 
 def counted(limit: int, produced: list[int], fail_at: int | None = None) -> Iterator[int]:
@@ -56,3 +57,13 @@ def test_background_consumes_in_order_and_reports_the_consumers_error() -> None:
     worker.put(1)
     with pytest.raises(ValueError, match="refused 1"):
         worker.close()
+
+
+def test_quick_handoffs_sets_the_switch_interval_for_the_block_only() -> None:
+    before = sys.getswitchinterval()
+    with quick_handoffs(0.0007):
+        assert sys.getswitchinterval() == 0.0007
+        with quick_handoffs(0.002):  # nested: the smaller stays
+            assert sys.getswitchinterval() == 0.0007
+        assert sys.getswitchinterval() == 0.0007
+    assert sys.getswitchinterval() == before
