@@ -18,7 +18,8 @@ from include.lyve_audit.encode import QuarantinedLine
 from include.lyve_audit.influx import GzippedBatch
 
 _FRAME = struct.Struct(">4s?II")
-"""Each staged batch: magic, escaped, points, gzip'd bytes; then the gzip'd bytes (one complete gzip member)."""
+"""A staged file (`.lpb`, line-protocol batches) is a run of frames: this header (magic, escaped, points, size), then
+`size` gzip'd bytes, one complete gzip member: the body of one write request."""
 _MAGIC = b"LYB1"
 
 
@@ -53,7 +54,7 @@ def staged_path(root: StagePath, run_key: str, object_key: str) -> StagePath:
     """Where the line protocol of `object_key` is staged for the run `run_key` (each run has its own folder)."""
     folder = root / safe_name(run_key)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{safe_name(object_key)}.lp.gz"
+    return folder / f"{safe_name(object_key)}.lpb"
 
 
 def write_staged(path: StagePath, lines: Iterable[str], batch_bytes: int) -> int:

@@ -193,7 +193,7 @@ def test_backfill_on_two_celery_workers_loads_exactly(
         ledger = engine.rows('SELECT "object" FROM "lyve-pipeline"', database)
         assert sorted(row["object"] for row in ledger) == sorted(generated.key for generated in objects)
         left: list[dict[str, Any]] = s3.list_objects_v2(Bucket=stage_bucket).get("Contents", [])
-        assert [item["Key"] for item in left if item["Key"].endswith(".lp.gz")] == []
+        assert [item["Key"] for item in left if item["Key"].endswith(".lpb")] == []
 
     ratio = two.rate / one.rate
     with capsys.disabled():

@@ -36,7 +36,7 @@ def test_hours_load_exactly_and_rerun_changes_nothing(deployment: Deployment) ->
         deployment.run(end)
     assert deployment.counts() == expected
     assert deployment.ledger_keys() == sorted(generated.key for generated in objects)
-    assert not list(deployment.stage.rglob("*.lp.gz")), "staged files must be removed after a successful load"
+    assert not list(deployment.stage.rglob("*.lpb")), "staged files must be removed after a successful load"
 
     latency_before = deployment.engine.query(
         'SELECT SUM("auditEntry.api.timeToResponse"), COUNT("auditEntry.api.timeToFirstByte") FROM "audit-01"',
@@ -171,7 +171,7 @@ def test_staging_on_s3_for_workers_on_other_machines(deployment: Deployment, mon
     deployment.run(FIRST_HOUR + timedelta(hours=1))
     assert deployment.counts() == entries_by_kind(objects)
     left = deployment.s3.list_objects_v2(Bucket=stage_bucket).get("Contents", [])
-    assert [item["Key"] for item in left if item["Key"].endswith(".lp.gz")] == []
+    assert [item["Key"] for item in left if item["Key"].endswith(".lpb")] == []
 
 
 def test_secrets_reach_no_log_xcom_or_staged_byte(deployment: Deployment, capfd: pytest.CaptureFixture[str]) -> None:

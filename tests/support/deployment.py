@@ -101,7 +101,7 @@ class Deployment:
         return sorted(records, key=lambda record: (record["object_key"], record["line"]))
 
     def staged_left(self) -> list[Path]:
-        return sorted(self.stage.rglob("*.lp.gz"))
+        return sorted(self.stage.rglob("*.lpb"))
 
 
 def entries_by_kind(objects: list[GeneratedObject]) -> dict[str, int]:

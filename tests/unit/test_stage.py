@@ -14,7 +14,7 @@ WITH_LF = 'm,t=a v="two\nlines and an \x1b escape" 7'
 
 
 def test_staged_batches_are_the_write_bodies_and_give_every_point_back(tmp_path: Path) -> None:
-    path = tmp_path / "o.lp.gz"
+    path = tmp_path / "o.lpb"
     lines = [*PLAIN[:50], WITH_LF, *PLAIN[50:]]
     assert write_staged(path, iter(lines), batch_bytes=400) == 101
     batches = list(read_staged(path))
@@ -30,7 +30,7 @@ def test_staged_batches_are_the_write_bodies_and_give_every_point_back(tmp_path:
 
 
 def test_one_batch_when_everything_fits(tmp_path: Path) -> None:
-    path = tmp_path / "o.lp.gz"
+    path = tmp_path / "o.lpb"
     assert write_staged(path, iter(PLAIN), batch_bytes=4 << 20) == 100
     [batch] = read_staged(path)
     assert (batch.points, batch.escaped) == (100, False)
@@ -38,8 +38,8 @@ def test_one_batch_when_everything_fits(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("keep", [5, 20, -10], ids=["cut-header", "cut-batch", "cut-tail"])
 def test_a_damaged_staged_file_is_named(tmp_path: Path, keep: int) -> None:
-    path = tmp_path / "o.lp.gz"
+    path = tmp_path / "o.lpb"
     write_staged(path, iter(PLAIN), batch_bytes=1 << 20)
     path.write_bytes(path.read_bytes()[:keep])
-    with pytest.raises(StageError, match=r"o\.lp\.gz: damaged staged file"):
+    with pytest.raises(StageError, match=r"o\.lpb: damaged staged file"):
         list(read_staged(path))
