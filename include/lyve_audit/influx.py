@@ -81,6 +81,11 @@ BATCH_GZIP_LEVEL = 1
 _LF, _ESC = b"\n", b"\x1b"
 
 
+def _gzip(data: bytes) -> bytes:
+    """One complete gzip member of `data`, the body of a write request."""
+    return zlib.compress(data, BATCH_GZIP_LEVEL, wbits=31)
+
+
 @dataclass(frozen=True, slots=True)
 class GzippedBatch:
     """One write request: `points` lines, joined by LF and gzip'd, ready to post as they are.
@@ -100,7 +105,7 @@ class GzippedBatch:
         escaped = joined.count(_LF) != len(lines) - 1 or _ESC in joined
         if escaped:
             joined = _LF.join(line.replace(_ESC, _ESC + _ESC).replace(_LF, _ESC + b"n") for line in lines)
-        return cls(len(lines), zlib.compress(joined, BATCH_GZIP_LEVEL, wbits=31), escaped)
+        return cls(len(lines), _gzip(joined), escaped)
 
     @classmethod
     def of_text(cls, lines: list[str]) -> GzippedBatch:
@@ -108,7 +113,7 @@ class GzippedBatch:
         joined = "\n".join(lines).encode()
         if joined.count(_LF) != len(lines) - 1 or _ESC in joined:
             return cls.of([line.encode() for line in lines])
-        return cls(len(lines), zlib.compress(joined, BATCH_GZIP_LEVEL, wbits=31))
+        return cls(len(lines), _gzip(joined))
 
     def lines(self) -> list[bytes]:
         """The points, one `bytes` each, as they are to be written."""
@@ -159,7 +164,7 @@ def write_batch(client: InfluxDBClient, target: InfluxTarget, batch: GzippedBatc
     """Post one batch (every write goes through here); a 413 (too large) splits it in two and writes the halves."""
     if batch.escaped:
         lines = batch.lines()  # the points hold line feeds: post their real text, re-encoded
-        body = zlib.compress(_LF.join(lines), BATCH_GZIP_LEVEL, wbits=31)
+        body = _gzip(_LF.join(lines))
     else:
         body = batch.body
     try:
