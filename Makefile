@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXTENSION := build/.s3_line-built
 
 .PHONY: test lint unit integration engine venv demo bench clean
 
@@ -24,13 +25,19 @@ engine:
 		echo "installing Debian's influxdb engine for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
 
-venv: $(STAMP)
+venv: $(STAMP) $(EXTENSION)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
+
+# The compiled S3 line encoder (include/lyve_audit/_s3_line.pyx), built in place; without it the package runs its
+# pure-Python path, which writes the same bytes.
+$(EXTENSION): include/lyve_audit/_s3_line.pyx setup.py $(STAMP)
+	$(BIN)/python setup.py -q build_ext --inplace
+	touch $(EXTENSION)
 
 # A benchmark, not a test (several minutes): floors, parse + encode, naive, sink, end to end, peak RSS; one table.
 bench: engine venv
@@ -40,4 +47,4 @@ demo: venv
 	$(BIN)/python -m include.lyve_audit generate --out demo-logs --start $$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z) --hours 6
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build include/lyve_audit/_s3_line.c include/lyve_audit/_s3_line.*.so

@@ -12,15 +12,18 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from include.lyve_audit import encode, lineproto
+from include.lyve_audit import encode, lineproto, schema
 from include.lyve_audit.demo import s3_entry
 from include.lyve_audit.encode import BUCKET_SHIFT, HORIZON_NS, ObjectCounts, PointTimes, QuarantinedLine, encode_lines
 from include.lyve_audit.keys import S3
 from include.lyve_audit.lineproto import escape_field_string, json_field_string, parse_time_ns
-from include.lyve_audit.parse import BadLine, check_storable
-from include.lyve_audit.schema import s3_parts, s3_usual_parts
+from include.lyve_audit.parse import MAX_SERIES_KEY_BYTES, BadLine, check_storable
+from include.lyve_audit.schema import UsualPartsEncoder, compiled_s3_usual_parts, s3_parts, s3_usual_parts
 
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+COMPILED = compiled_s3_usual_parts()
+USUAL_PATHS = pytest.mark.parametrize("usual", [s3_usual_parts, COMPILED or s3_usual_parts], ids=["python", "compiled"])
+"""Every check of the usual-shape path runs on the pure-Python one and on its compiled twin (_s3_line.pyx)."""
 
 
 def entries(count: int = 300) -> list[dict[str, Any]]:
@@ -99,12 +102,12 @@ def general(raw: bytes, include_message: bool) -> Any:
     return parts
 
 
-def assert_usual_or_general(raw: bytes, include_message: bool) -> bool:
+def assert_usual_or_general(raw: bytes, include_message: bool, usual: UsualPartsEncoder = s3_usual_parts) -> bool:
     """The usual-shape path either declines the line or gives exactly the general path's parts; True if it took it."""
-    usual = s3_usual_parts(raw, include_message)
-    if usual is None:
+    parts = usual(raw, include_message)
+    if parts is None:
         return False
-    assert usual == general(raw, include_message), raw
+    assert parts == general(raw, include_message), raw
     return True
 
 
@@ -153,16 +156,93 @@ def bent_lines() -> list[bytes]:
     ]
 
 
+def edge_lines() -> list[bytes]:
+    """Lines at the edges of the compiled path's own checks (time, client address, status code, printable bytes)."""
+    raw = next(line for line in map(orjson.dumps, entries(20)) if b'"timeToFirstByte"' in line)
+    at = raw.index(b'"time":"') + 8
+    when = raw[at - 8 : at + 20]  # `"time":"YYYY-MM-DDTHH:MM:SS.`
+    client = b'"X-Real-Ip":"'
+    times = [
+        b"1677-12-31T23:59:59.",
+        b"1678-01-01T00:00:00.",
+        b"2261-12-31T23:59:59.",
+        b"2262-01-01T00:00:00.",
+        b"2024-02-29T10:00:00.",
+        b"2023-02-29T10:00:00.",
+        b"2100-02-29T10:00:00.",
+        b"2000-02-29T10:00:00.",
+        b"2026-04-31T10:00:00.",
+        b"2026-12-31T23:59:60.",
+        b"2026-13-01T10:00:00.",
+        b"2026-00-01T10:00:00.",
+        b"2026-11-00T10:00:00.",
+        b"2026-11-20T24:00:00.",
+        b"2026-11-20T10:60:00.",
+        b"2026-11-20T10:00:61.",
+        b"2026-11-20t10:00:00.",
+        b"2026-11-20 10:00:00.",
+        b"2026-1a-20T10:00:00.",
+    ]
+    clients = [b"", b"10.0.0.1", b"10.0.0.1:", b"h:1:2", b"a b:80", b"[::1]:80", b"10.0.0.1:8x", b"host:007", b"a,b=c"]
+    codes = [b'"404"', b'""', b'"4 04"', b'"a=b,c"', b'"x\\"y"', b'"\u00e9"', b"-1", b"9223372036854775807"]
+    lines = [raw.replace(when, b'"time":"' + stamp) for stamp in times]
+    lines += [raw.replace(client, client + address + b'", "old":"') for address in clients]
+    lines += [raw.replace(b'"statusCode":', b'"statusCode":' + code + b',"code2":') for code in codes]
+    lines += [
+        raw.replace(b'"version":"1"', b'"version":"\x7f"'),  # DEL as is: valid JSON, handed over
+        raw.replace(b'"version":"1"', b'"version":"\\u007f\\u0007"'),  # escaped: printable bytes
+        raw.replace(b'"rx":', b'"rx":-9223372036854775808,"rx2":'),
+        raw.replace(b'"rx":', b'"rx":0,"rx2":'),
+        raw.replace(b'"timeToResponse":"', b'"timeToResponse":"0ns","ttr2":"'),
+        raw.replace(b'"timeToResponse":"', b'"timeToResponse":"ns","ttr2":"'),
+        raw.replace(b'"timeToFirstByte":"', b'"timeToFirstByte":null,"ttfb2":"'),
+        raw.replace(b'"timeToFirstByte":"', b'"timeToFirstByte":"00ns","ttfb2":"'),
+        raw.replace(b'"bucket":"media-assets"', b'"bucket":"a b,c=d"'),
+        raw.replace(b'"serviceAccountName":"', b'"serviceAccountName":"","old":"'),
+        raw.replace(b'"object":"', b'"object":"\t","o2":"'),  # a raw tab: not JSON
+        raw.replace(b'"object":"', b'"object":"\\t","o2":"'),  # an escaped tab
+    ]
+    assert raw not in lines
+    return lines
+
+
+@USUAL_PATHS
 @pytest.mark.parametrize("include_message", [True, False])
-def test_usual_shape_path_equals_the_general_code(include_message: bool) -> None:
+def test_usual_shape_path_equals_the_general_code(include_message: bool, usual: UsualPartsEncoder) -> None:
     """Realistic lines all take the usual-shape path; bent ones either leave it or give the same bytes."""
     realistic = [orjson.dumps(entry) for entry in entries()]
-    assert all(assert_usual_or_general(raw, include_message) for raw in realistic)
-    for raw in [orjson.dumps(entry) for entry in variants()] + bent_lines():
-        assert_usual_or_general(raw, include_message)
+    assert all(assert_usual_or_general(raw, include_message, usual) for raw in realistic)
+    for raw in [orjson.dumps(entry) for entry in variants()] + bent_lines() + edge_lines():
+        assert_usual_or_general(raw, include_message, usual)
 
 
-def test_usual_shape_path_declines_what_influxdb_cannot_store() -> None:
+def test_compiled_path_is_built_and_takes_realistic_lines_itself() -> None:
+    """`make venv` builds the compiled twin; realistic lines never reach its Python fallback, so the C code is what
+    the equality tests above check on them."""
+    assert COMPILED is not None, "include/lyve_audit/_s3_line.pyx is not built: run `make venv`"
+    from include.lyve_audit import _s3_line
+
+    handed_over: list[bytes] = []
+
+    def fallback(raw: bytes, include_message: bool) -> schema.Parts | None:
+        handed_over.append(raw)
+        return s3_usual_parts(raw, include_message)
+
+    _s3_line.configure(schema._decode_usual_s3, fallback, MAX_SERIES_KEY_BYTES)
+    try:
+        realistic = [orjson.dumps(entry) for entry in entries()]
+        assert all(COMPILED(raw, True) == s3_usual_parts(raw, True) for raw in realistic)
+        assert handed_over == []
+        edges = edge_lines()
+        for raw in edges:
+            assert_usual_or_general(raw, True, COMPILED)
+        assert 0 < len(handed_over) < len(edges)  # some edges are the compiled path's own, others are handed over
+    finally:
+        _s3_line.configure(schema._decode_usual_s3, s3_usual_parts, MAX_SERIES_KEY_BYTES)
+
+
+@USUAL_PATHS
+def test_usual_shape_path_declines_what_influxdb_cannot_store(usual: UsualPartsEncoder) -> None:
     """Integers beyond signed 64-bit and times beyond 2262 take the general path, which quarantines them."""
     raw = orjson.dumps(entries(1)[0])
     for bent in (
@@ -170,15 +250,16 @@ def test_usual_shape_path_declines_what_influxdb_cannot_store() -> None:
         raw.replace(b'"timeToResponse":"', b'"timeToResponse":"9223372036854775808ns","ttr2":"'),
         raw.replace(b'"time":"2026', b'"time":"9999'),
     ):
-        assert s3_usual_parts(bent, True) is None
+        assert usual(bent, True) is None
         assert general(bent, True)[0] == "bad"
 
 
-def test_number_beyond_a_double_in_a_key_not_read_is_the_one_documented_difference() -> None:
+@USUAL_PATHS
+def test_number_beyond_a_double_in_a_key_not_read_is_the_one_documented_difference(usual: UsualPartsEncoder) -> None:
     """orjson refuses 1e400 anywhere; msgspec only checks the keys it reads. The entry loads (docs/guarantees.md)."""
     raw = orjson.dumps(entries(1)[0]).replace(b'"version":"1"', b'"version":1e400')
     assert general(raw, True) == ("bad", "not JSON")
-    parts = s3_usual_parts(raw, True)
+    parts = usual(raw, True)
     assert parts is not None
     assert parts[0] == general(raw.replace(b"1e400", b"1.0"), True)[0]
     assert '\\"version\\":1e400' in parts[1]
@@ -206,6 +287,7 @@ def test_usual_shape_path_equals_the_general_code_on_mutated_lines(data: st.Data
         if "infinity" in str(error):
             return  # a number beyond a double: the documented difference above
     event("usual shape" if assert_usual_or_general(line, True) else "general path")
+    assert_usual_or_general(line, True, COMPILED or s3_usual_parts)
 
 
 def test_message_with_whitespace_between_tokens_is_escaped_exactly() -> None:
@@ -263,7 +345,7 @@ def test_encode_lines_gives_the_same_points_with_or_without_the_usual_shape_path
     """Points, counts and quarantine records of one object are identical whichever path each line took."""
     realistic = [orjson.dumps(entry) for entry in entries(50)]
     twin = realistic[7].replace(b'"requestID":"', b'"requestID":"TWIN')  # same series and nanosecond, other entry
-    raws = [*realistic, realistic[3], twin, *bent_lines(), b"{not json", b""]
+    raws = [*realistic, realistic[3], twin, *bent_lines(), *edge_lines(), b"{not json", b""]
 
     def encoded() -> tuple[list[str], ObjectCounts, list[QuarantinedLine]]:
         counts, quarantined = ObjectCounts(), []
@@ -272,6 +354,8 @@ def test_encode_lines_gives_the_same_points_with_or_without_the_usual_shape_path
         return points, counts, quarantined
 
     with_usual = encoded()
+    monkeypatch.setattr(encode, "USUAL_PARTS", {S3: s3_usual_parts})
+    assert encoded() == with_usual
     monkeypatch.setattr(encode, "USUAL_PARTS", {})
     assert encoded() == with_usual
     points, counts, quarantined = with_usual
