@@ -100,11 +100,11 @@ def configure(decode, fallback, Py_ssize_t max_series_bytes):
     _configured = True
 
 
-cdef inline const char* _chars(object text):
+cdef inline const char* _chars(object text) noexcept:
     return <const char*>PyUnicode_DATA(text)
 
 
-cdef inline bint _plain(object text, bint need_text):
+cdef inline bint _plain(object text, bint need_text) noexcept:
     """An ASCII str without `"`, `\\` or control characters (the caller checked it is a str)."""
     if not PyUnicode_IS_ASCII(text):
         return False
@@ -121,7 +121,7 @@ cdef inline bint _plain(object text, bint need_text):
     return True
 
 
-cdef inline Py_ssize_t _tag_size(object text):
+cdef inline Py_ssize_t _tag_size(object text) noexcept:
     """Size of a plain ASCII tag value once `,`, ` ` and `=` are escaped."""
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text)
     cdef const char* at = _chars(text)
@@ -134,12 +134,12 @@ cdef inline Py_ssize_t _tag_size(object text):
     return size + extra
 
 
-cdef inline char* _put(char* out, const char* text, Py_ssize_t size):
+cdef inline char* _put(char* out, const char* text, Py_ssize_t size) noexcept:
     memcpy(out, text, size)
     return out + size
 
 
-cdef inline char* _put_tag(char* out, const char* key, Py_ssize_t key_size, object value):
+cdef inline char* _put_tag(char* out, const char* key, Py_ssize_t key_size, object value) noexcept:
     """`,key=value` with the value escaped; nothing for an empty value (the general path leaves the tag out)."""
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(value)
     if size == 0:
@@ -161,14 +161,14 @@ cdef inline char* _put_tag(char* out, const char* key, Py_ssize_t key_size, obje
     return out
 
 
-cdef inline Py_ssize_t _tag_total(Py_ssize_t key_size, object value):
+cdef inline Py_ssize_t _tag_total(Py_ssize_t key_size, object value) noexcept:
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(value)
     if size == 0:
         return 0
     return 2 + key_size + _tag_size(value)
 
 
-cdef inline Py_ssize_t _digits(uint64_t value, char* out):
+cdef inline Py_ssize_t _digits(uint64_t value, char* out) noexcept:
     """Decimal digits of `value` into `out` (at least 20 bytes); returns how many."""
     cdef char buffer[20]
     cdef Py_ssize_t count = 0
@@ -182,14 +182,14 @@ cdef inline Py_ssize_t _digits(uint64_t value, char* out):
     return count
 
 
-cdef inline Py_ssize_t _signed(int64_t value, char* out):
+cdef inline Py_ssize_t _signed(int64_t value, char* out) noexcept:
     if value < 0:
         out[0] = c'-'
         return 1 + _digits(<uint64_t>0 - <uint64_t>value, out + 1)
     return _digits(<uint64_t>value, out)
 
 
-cdef inline bint _nanoseconds(object text, int64_t* value):
+cdef inline bint _nanoseconds(object text, int64_t* value) noexcept:
     """`<1 to 18 ASCII digits>ns` → value; False for any other duration (the Python path handles those)."""
     if not PyUnicode_IS_ASCII(text):
         return False
@@ -209,13 +209,13 @@ cdef inline bint _nanoseconds(object text, int64_t* value):
     return True
 
 
-cdef inline int _two(const char* at):
+cdef inline int _two(const char* at) noexcept:
     if at[0] < c'0' or at[0] > c'9' or at[1] < c'0' or at[1] > c'9':
         return -1
     return (at[0] - c'0') * 10 + (at[1] - c'0')
 
 
-cdef inline int64_t _days_from_civil(int64_t year, int64_t month, int64_t day):
+cdef inline int64_t _days_from_civil(int64_t year, int64_t month, int64_t day) noexcept:
     """Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm)."""
     year -= month <= 2
     cdef int64_t era = (year if year >= 0 else year - 399) // 400
@@ -228,7 +228,7 @@ cdef inline int64_t _days_from_civil(int64_t year, int64_t month, int64_t day):
 cdef int[13] _MONTH_DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 
-cdef inline bint _time_ns(object text, int64_t* value):
+cdef inline bint _time_ns(object text, int64_t* value) noexcept:
     """`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` → ns since the epoch, with the full parser's limits (hour ≤ 23, minute
     ≤ 59, second ≤ 60, a real date); False for any other shape or a year outside [MIN_YEAR, MAX_YEAR]."""
     if not PyUnicode_IS_ASCII(text) or PyUnicode_GET_LENGTH(text) != 30:
@@ -284,7 +284,7 @@ cdef inline object _client_host(object address):
     return address[:colon]
 
 
-cdef inline char* _put_string_field(char* out, const char* key, Py_ssize_t key_size, object value):
+cdef inline char* _put_string_field(char* out, const char* key, Py_ssize_t key_size, object value) noexcept:
     """`,key="value"` for a plain value (no escaping needed)."""
     out[0] = c','
     out = _put(out + 1, key, key_size)
@@ -296,7 +296,7 @@ cdef inline char* _put_string_field(char* out, const char* key, Py_ssize_t key_s
 
 
 cdef inline char* _put_integer_field(char* out, const char* key, Py_ssize_t key_size, const char* digits,
-                                     Py_ssize_t digit_count):
+                                     Py_ssize_t digit_count) noexcept:
     """`,key=<digits>i`."""
     out[0] = c','
     out = _put(out + 1, key, key_size)

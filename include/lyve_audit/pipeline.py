@@ -6,6 +6,7 @@ JSON-safe dicts of references and counts (what goes to XCom), and is called by a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -34,7 +35,10 @@ from include.lyve_audit.keys import (
     select_objects,
 )
 from include.lyve_audit.parse import iter_lines
+from include.lyve_audit.schema import S3_LINE_ENCODER
 from include.lyve_audit.stage import StagePath, read_staged, safe_name, staged_path, write_quarantine, write_staged
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ def parse_objects(
     """
     refs: list[dict[str, Any]] = []
     too_bad: list[str] = []
+    log.info("S3 API lines of the usual shape: %s encoder", S3_LINE_ENCODER)
     for described in objects:
         key = described["key"]
         log_key = parse_log_key(key)

@@ -373,8 +373,11 @@ def compiled_s3_usual_parts() -> UsualPartsEncoder | None:
     return _s3_line.s3_usual_parts  # type: ignore[no-any-return]
 
 
-USUAL_PARTS: dict[str, UsualPartsEncoder] = {S3: compiled_s3_usual_parts() or s3_usual_parts}
+_compiled_s3 = compiled_s3_usual_parts()
+USUAL_PARTS: dict[str, UsualPartsEncoder] = {S3: _compiled_s3 or s3_usual_parts}
 """Per kind with a fast path: (line bytes, include message) → the same parts as `PARTS`, or None to use `PARTS`."""
+S3_LINE_ENCODER = "compiled" if _compiled_s3 else "pure Python (`make venv` builds the compiled one, ~2x faster)"
+"""Which encoder takes usual S3 API lines here, for the parse task's log."""
 
 
 def encode_s3(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:

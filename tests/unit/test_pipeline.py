@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -95,7 +96,8 @@ def describe(key: str) -> dict[str, object]:
     return {"key": key, "size": 1, "last_modified": START.isoformat()}
 
 
-def test_parse_stages_line_protocol_and_counts(tmp_path: Path) -> None:
+def test_parse_stages_line_protocol_and_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="include.lyve_audit.pipeline")
     logs = tmp_path / "logs"
     objects = list(generate(START, 1, seed=3, s3_entries=10))
     for generated in objects:
@@ -115,6 +117,7 @@ def test_parse_stages_line_protocol_and_counts(tmp_path: Path) -> None:
         assert len(staged) == ref["points"] == ref["entries"] == len(generated.entries)
         assert ref["bad"] == 0 and ref["quarantine"] is None
     assert not (tmp_path / "q").exists()
+    assert "S3 API lines of the usual shape: compiled encoder" in caplog.messages  # make venv built it
 
 
 def test_parse_salvages_a_truncated_object_and_fails_on_the_threshold(tmp_path: Path) -> None:
