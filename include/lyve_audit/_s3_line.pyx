@@ -83,7 +83,6 @@ cdef extern from *:
 cdef object _decode = None
 cdef object _fallback = None
 cdef Py_ssize_t _max_series = 0
-cdef bint _configured = False
 
 DEF SAFE_DIGITS = 18  # nanosecond counts of at most 18 digits fit a signed 64-bit integer field
 DEF MIN_YEAR = 1678  # whole years inside InfluxDB's time range (1677-09-21 to 2262-04-11)
@@ -93,11 +92,10 @@ DEF MAX_YEAR = 2261
 def configure(decode, fallback, Py_ssize_t max_series_bytes):
     """Wire in the msgspec decoder of the usual S3 entry, the Python function for every other line and the longest
     series key InfluxDB takes (all from `schema`, so the rules live in one place)."""
-    global _decode, _fallback, _max_series, _configured
+    global _decode, _fallback, _max_series
     _decode = decode
     _fallback = fallback
     _max_series = max_series_bytes
-    _configured = True
 
 
 cdef inline const char* _chars(object text) noexcept:
@@ -139,6 +137,14 @@ cdef inline char* _put(char* out, const char* text, Py_ssize_t size) noexcept:
     return out + size
 
 
+cdef inline char* _put_key(char* out, const char* key, Py_ssize_t key_size) noexcept:
+    """`,key=`: how every tag and field after the first starts."""
+    out[0] = c','
+    out = _put(out + 1, key, key_size)
+    out[0] = c'='
+    return out + 1
+
+
 cdef inline char* _put_tag(char* out, const char* key, Py_ssize_t key_size, object value) noexcept:
     """`,key=value` with the value escaped; nothing for an empty value (the general path leaves the tag out)."""
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(value)
@@ -147,10 +153,7 @@ cdef inline char* _put_tag(char* out, const char* key, Py_ssize_t key_size, obje
     cdef const char* at = _chars(value)
     cdef Py_ssize_t index
     cdef char c
-    out[0] = c','
-    out = _put(out + 1, key, key_size)
-    out[0] = c'='
-    out += 1
+    out = _put_key(out, key, key_size)
     for index in range(size):
         c = at[index]
         if c == c',' or c == c' ' or c == c'=':
@@ -286,11 +289,9 @@ cdef inline object _client_host(object address):
 
 cdef inline char* _put_string_field(char* out, const char* key, Py_ssize_t key_size, object value) noexcept:
     """`,key="value"` for a plain value (no escaping needed)."""
-    out[0] = c','
-    out = _put(out + 1, key, key_size)
-    out[0] = c'='
-    out[1] = c'"'
-    out = _put(out + 2, _chars(value), PyUnicode_GET_LENGTH(value))
+    out = _put_key(out, key, key_size)
+    out[0] = c'"'
+    out = _put(out + 1, _chars(value), PyUnicode_GET_LENGTH(value))
     out[0] = c'"'
     return out + 1
 
@@ -298,10 +299,7 @@ cdef inline char* _put_string_field(char* out, const char* key, Py_ssize_t key_s
 cdef inline char* _put_integer_field(char* out, const char* key, Py_ssize_t key_size, const char* digits,
                                      Py_ssize_t digit_count) noexcept:
     """`,key=<digits>i`."""
-    out[0] = c','
-    out = _put(out + 1, key, key_size)
-    out[0] = c'='
-    out = _put(out + 1, digits, digit_count)
+    out = _put(_put_key(out, key, key_size), digits, digit_count)
     out[0] = c'i'
     return out + 1
 
@@ -328,7 +326,7 @@ DEF USER_AGENT = b"auditEntry.userAgent"
 
 def s3_usual_parts(bytes raw, bint include_message):
     """(series, fields, time_ns) of an S3 API line, exactly as `schema.s3_usual_parts` gives them."""
-    if not _configured:
+    if _decode is None:
         raise RuntimeError("include.lyve_audit._s3_line is used before schema configured it")
     cdef const char* line = PyBytes_AS_STRING(raw)
     cdef Py_ssize_t line_size = PyBytes_GET_SIZE(raw)
@@ -368,13 +366,12 @@ def s3_usual_parts(bytes raw, bint include_message):
         return _fallback(raw, include_message)
 
     cdef char code_digits[21]
-    cdef Py_ssize_t code_size
+    cdef Py_ssize_t code_digit_count = 0, code_tag_size  # digits only for an integer code
     if type(code) is int:
-        code_size = _signed(<int64_t>code, code_digits)
-        code_text = None
+        code_digit_count = _signed(<int64_t>code, code_digits)
+        code_tag_size = 2 + len(CODE) + code_digit_count
     elif _plain(code, False):
-        code_text = code
-        code_size = _tag_size(code) if PyUnicode_GET_LENGTH(code) else 0
+        code_tag_size = _tag_total(len(CODE), code)
     else:
         return _fallback(raw, include_message)
 
@@ -382,7 +379,7 @@ def s3_usual_parts(bytes raw, bint include_message):
     cdef Py_ssize_t series_size = (
         len(MEASUREMENT) + _tag_total(len(BUCKET), bucket) + _tag_total(len(NAME), name)
         + _tag_total(len(CLIENT), host) + _tag_total(len(CREATOR), creator) + _tag_total(len(ACCOUNT), account)
-        + (2 + len(CODE) + code_size if code_size else 0)
+        + code_tag_size
     )
     if series_size > _max_series:
         return _fallback(raw, include_message)
@@ -391,13 +388,10 @@ def s3_usual_parts(bytes raw, bint include_message):
     out = _put(out, MEASUREMENT, len(MEASUREMENT))
     out = _put_tag(out, BUCKET, len(BUCKET), bucket)
     out = _put_tag(out, NAME, len(NAME), name)
-    if code_text is None:
-        out[0] = c','
-        out = _put(out + 1, CODE, len(CODE))
-        out[0] = c'='
-        out = _put(out + 1, code_digits, code_size)
+    if code_digit_count:
+        out = _put(_put_key(out, CODE, len(CODE)), code_digits, code_digit_count)
     else:
-        out = _put_tag(out, CODE, len(CODE), code_text)
+        out = _put_tag(out, CODE, len(CODE), code)
     out = _put_tag(out, CLIENT, len(CLIENT), host)
     out = _put_tag(out, CREATOR, len(CREATOR), creator)
     out = _put_tag(out, ACCOUNT, len(ACCOUNT), account)

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import orjson
 from influxdb_client import InfluxDBClient, WritePrecision
@@ -130,9 +131,12 @@ def _unescape(match: re.Match[bytes]) -> bytes:
     return _LF if match[1] == b"n" else match[1]
 
 
-def byte_batches(lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[list[bytes]]:
-    """Group lines into batches of about `batch_bytes` (a line is never split)."""
-    batch: list[bytes] = []
+Text = TypeVar("Text", str, bytes)
+
+
+def byte_batches(lines: Iterable[Text], batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[list[Text]]:
+    """Group lines into batches of about `batch_bytes` (a line is never split; text is measured in characters)."""
+    batch: list[Text] = []
     size = 0
     for line in lines:
         batch.append(line)

@@ -15,7 +15,7 @@ import orjson
 
 from include.lyve_audit.background import Background
 from include.lyve_audit.encode import QuarantinedLine
-from include.lyve_audit.influx import GzippedBatch
+from include.lyve_audit.influx import GzippedBatch, byte_batches
 
 _FRAME = struct.Struct(">4s?II")
 """A staged file (`.lpb`, line-protocol batches) is a run of frames: this header (magic, escaped, points, size), then
@@ -69,17 +69,9 @@ def write_staged(path: StagePath, lines: Iterable[str], batch_bytes: int) -> int
         staged = GzippedBatch.of_text(batch)
         out.write(_FRAME.pack(_MAGIC, staged.escaped, staged.points, len(staged.body)) + staged.body)
 
-    count = size = 0
+    count = 0
     with path.open("wb") as out, Background(write, name="lyve-stage-writer") as writer:
-        batch: list[str] = []
-        for line in lines:
-            batch.append(line)
-            size += len(line) + 1
-            if size >= batch_bytes:
-                writer.put(batch)
-                count += len(batch)
-                batch, size = [], 0
-        if batch:
+        for batch in byte_batches(lines, batch_bytes):
             writer.put(batch)
             count += len(batch)
     return count
