@@ -16,9 +16,10 @@ from airflow.sdk import BaseHook, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import ClientError
 
-from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, DestinationError, InfluxTarget
+from include.lyve_audit.errors import ObjectMissing, PermanentError, SourceError
+from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, InfluxTarget
 from include.lyve_audit.keys import ListedObject
-from include.lyve_audit.pipeline import ObjectMissing, Settings, SourceError, TooManyBadLines
+from include.lyve_audit.pipeline import Settings
 
 S3_CONN_ID = "lyve_cloud"
 INFLUX_CONN_ID = "influxdb_default"
@@ -134,5 +135,5 @@ def failing_fast() -> Iterator[None]:
     """Fail the task at once on errors no retry can fix (bad token, missing bucket, access denied, bad data)."""
     try:
         yield
-    except (DestinationError, SourceError, TooManyBadLines) as error:
+    except PermanentError as error:
         raise AirflowFailException(str(error)) from None

@@ -23,6 +23,7 @@ from influxdb_client.service.write_service import WriteService
 from urllib3.util.retry import Retry
 
 from include.lyve_audit.background import Background
+from include.lyve_audit.errors import DestinationError, DestinationUnavailable
 from include.lyve_audit.lineproto import escape_field_string, tag_set
 
 LEDGER_MEASUREMENT = "lyve-pipeline"
@@ -41,10 +42,6 @@ class InfluxTarget:
 
     def describe(self) -> str:
         return f"bucket {self.bucket!r} of org {self.org!r} at {self.url}"
-
-
-class DestinationError(Exception):
-    """InfluxDB refused the write for a reason retrying cannot fix."""
 
 
 def write_retries(total: int = 5, backoff_factor: float = 1.0) -> Retry:
@@ -148,7 +145,7 @@ def byte_batches(lines: Iterable[Text], batch_bytes: int = DEFAULT_BATCH_BYTES) 
         yield batch
 
 
-def _explain(error: ApiException, target: InfluxTarget) -> DestinationError:
+def _explain(error: ApiException, target: InfluxTarget) -> DestinationError | DestinationUnavailable:
     status = error.status
     body = (error.body or b"")[:500]
     if isinstance(body, bytes):
@@ -159,8 +156,8 @@ def _explain(error: ApiException, target: InfluxTarget) -> DestinationError:
         reason = f"{target.describe()} not found (HTTP 404): create it or fix the connection/Variable"
     elif status in (400, 422):
         reason = f"{target.describe()} rejected lines (HTTP {status}): {body}"
-    else:
-        reason = f"write to {target.describe()} failed (HTTP {status}): {body}"
+    else:  # 429 and 5xx that outlasted the client's retries, or any other answer: a later try may succeed
+        return DestinationUnavailable(f"write to {target.describe()} failed (HTTP {status}): {body}")
     return DestinationError(reason)
 
 

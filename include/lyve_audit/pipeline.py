@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.encode import ObjectCounts, QuarantinedLine, encode_lines
+from include.lyve_audit.errors import ObjectMissing, TooManyBadLines
 from include.lyve_audit.influx import (
     DEFAULT_BATCH_BYTES,
     InfluxTarget,
@@ -51,18 +52,6 @@ class Settings:
     include_message: bool = True
     max_bad_ratio: float = 0.01
     batch_bytes: int = DEFAULT_BATCH_BYTES
-
-
-class TooManyBadLines(Exception):
-    """An object's share of bad lines is above the threshold: its data is suspect, so the run stops."""
-
-
-class ObjectMissing(Exception):
-    """A listed object was gone when it was read (deleted or moved): nothing to load, so it is counted, not fatal."""
-
-
-class SourceError(Exception):
-    """The log store refused access in a way no retry can fix (denied, unknown bucket); names bucket and key."""
 
 
 def plan_interval(

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from include.lyve_audit.pipeline import Settings, TooManyBadLines
+from include.lyve_audit.errors import TooManyBadLines
+from include.lyve_audit.pipeline import Settings
 from tests.support.deployment import Deployment
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,9 @@ from urllib3.util.retry import Retry
 
 from include.lyve_audit import influx
 from include.lyve_audit.demo import GeneratedObject, generate
-from include.lyve_audit.influx import DestinationError, GzippedBatch, InfluxTarget
-from include.lyve_audit.pipeline import Settings, SourceError, load_staged, parse_objects, plan_interval
+from include.lyve_audit.errors import DestinationError, SourceError
+from include.lyve_audit.influx import GzippedBatch, InfluxTarget
+from include.lyve_audit.pipeline import Settings, load_staged, parse_objects, plan_interval
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
 from tests.support.deployment import Deployment, entries_by_kind
 from tests.support.influx_stub import StubInflux2

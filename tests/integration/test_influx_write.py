@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from include.lyve_audit.errors import DestinationError, DestinationUnavailable, PermanentError
 from include.lyve_audit.influx import (
-    DestinationError,
     InfluxTarget,
     LedgerRecord,
     ledger_line,
@@ -149,6 +149,17 @@ def test_retry_after_is_honoured_then_the_write_succeeds(stub_factory: Any) -> N
     assert gaps[0] >= 1.9 and gaps[1] >= 0.9
     assert stub.requests[-1][2].get("Content-Encoding") == "gzip"
     assert stub.requests[-1][1].startswith("/api/v2/write?org=acme&bucket=audit&precision=ns")
+
+
+def test_overload_beyond_the_client_retries_is_retryable(stub_factory: Any) -> None:
+    """A 503 that outlasts urllib3's retries is not permanent: the task must fail as retryable (Airflow retries it)."""
+    busy = (503, {"Retry-After": "0"}, {"code": "unavailable", "message": "busy"})
+    stub = stub_factory([busy, busy, busy])
+    with open_client(stub.target, write_retries(total=2, backoff_factor=0.01)) as client:
+        with pytest.raises(DestinationUnavailable, match=r"HTTP 503") as raised:
+            write_lines(client, stub.target, [b"m v=1i 1"])
+    assert not isinstance(raised.value, PermanentError)
+    assert len(stub.requests) == 3
 
 
 def test_too_large_batch_is_split(stub_factory: Any) -> None:

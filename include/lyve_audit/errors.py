@@ -1,0 +1,32 @@
+"""The pipeline's classes of error, in one place: what a retry can fix and what it cannot.
+
+The Airflow glue fails a task at once on a `PermanentError` (its message names what to fix) and lets Airflow retry
+everything else with backoff: timeouts, refused connections, S3 SlowDown, InfluxDB 429/5xx that outlast the client's
+own retries.
+"""
+
+from __future__ import annotations
+
+
+class PermanentError(Exception):
+    """No retry can fix this: the task fails at once, and the message says what to change."""
+
+
+class DestinationError(PermanentError):
+    """InfluxDB refused the request for a reason retrying cannot fix (token, bucket, org, rejected lines)."""
+
+
+class SourceError(PermanentError):
+    """The log store refused access in a way no retry can fix (denied, unknown bucket); names bucket and key."""
+
+
+class TooManyBadLines(PermanentError):
+    """An object's share of bad lines is above the threshold: its data is suspect, so the run stops."""
+
+
+class DestinationUnavailable(Exception):
+    """InfluxDB was unreachable or overloaded (429/5xx) beyond the client's retries: the task retries later."""
+
+
+class ObjectMissing(Exception):
+    """A listed object was gone when it was read (deleted or moved): nothing to load, so it is counted, not fatal."""
