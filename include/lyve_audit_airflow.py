@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import ClientError
 
 from include.lyve_audit.errors import ObjectMissing, PermanentError, SourceError
-from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, InfluxTarget
+from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, ConnectionFields, InfluxTarget, target_from_connection
 from include.lyve_audit.keys import ListedObject
 from include.lyve_audit.pipeline import Settings
 
@@ -51,20 +51,22 @@ def log_bucket() -> str:
 
 
 def influx_target() -> InfluxTarget:
-    """The InfluxDB destination from connection `influxdb_default` and Variable `influxdb_bucket`."""
+    """The InfluxDB destination from connection `influxdb_default` (type `lyve_influxdb` or `influxdb`).
+
+    The Variable `influxdb_bucket`, when set, wins over the connection's bucket/database field.
+    """
     conn = BaseHook.get_connection(INFLUX_CONN_ID)
-    extra = conn.extra_dejson
-    scheme = conn.schema or "http"
-    port = conn.port or 8086
-    token = extra.get("token") or conn.password or ""
-    org = extra.get("org") or conn.login or ""
-    return InfluxTarget(
-        url=f"{scheme}://{conn.host}:{port}",
-        org=org,
-        bucket=str(Variable.get("influxdb_bucket")),
-        token=token,
-        timeout_s=float(extra.get("timeout_s", 60)),
+    fields = ConnectionFields(
+        conn_type=conn.conn_type or "",
+        host=conn.host or "",
+        port=conn.port,
+        schema=conn.schema or "",
+        login=conn.login or "",
+        password=conn.password or "",
+        extra=conn.extra_dejson,
     )
+    with failing_fast():
+        return target_from_connection(fields, Variable.get("influxdb_bucket", default=None))
 
 
 # S3 answers that no retry can fix: fail the task at once with a message naming bucket, key and connection.

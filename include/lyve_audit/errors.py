@@ -16,6 +16,17 @@ class DestinationError(PermanentError):
     """InfluxDB refused the request for a reason retrying cannot fix (token, bucket, org, rejected lines)."""
 
 
+class PartialWrite(DestinationError):
+    """InfluxDB kept some lines of a write and rejected others (`rejected`: the lines, or the server's words for them).
+
+    Rewriting the batch rewrites the kept points unchanged and is rejected again, so no retry can fix it.
+    """
+
+    def __init__(self, message: str, rejected: list[str]) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
 class SourceError(PermanentError):
     """The log store refused access in a way no retry can fix (denied, unknown bucket); names bucket and key."""
 

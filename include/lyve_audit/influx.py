@@ -1,51 +1,149 @@
-"""Writing line protocol to InfluxDB with influxdb-client, and reading back the load ledger.
+"""Writing line protocol to InfluxDB 1.x, 2.x or 3.x, and reading back the load ledger.
 
 Every write is one gzip'd batch (`GzippedBatch`), usually compressed once at parse time and posted as staged.
-Retries (429/5xx, honouring `Retry-After`) are urllib3's, handed to influxdb-client. Errors that no retry can fix
-(bad token, missing bucket or org, rejected lines) are raised at once as `DestinationError` with a message that names
-the bucket and org and never the token.
+The target's `api_version` picks the write API: 2 posts to `/api/v2/write` with influxdb-client (token, org, bucket),
+1 posts to `/write?db=&rp=` (user/password, or a token), and `None` asks `/ping`'s version header. InfluxDB 3
+takes both (bucket = database). The ledger is read with InfluxQL on `/query`, which every version serves.
+Retries (429/5xx, honouring `Retry-After`) are urllib3's, one policy for every request. Answers that no retry can fix
+(bad token, missing bucket or org, rejected lines) raise `DestinationError` at once with a message that names the
+bucket and org and never the token; a partial write raises `PartialWrite` listing the rejected lines.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+import urllib.parse
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import TracebackType
 from typing import TypeVar
 
 import orjson
+import urllib3
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.rest import ApiException
 from influxdb_client.service.write_service import WriteService
 from urllib3.util.retry import Retry
 
 from include.lyve_audit.background import Background
-from include.lyve_audit.errors import DestinationError, DestinationUnavailable
+from include.lyve_audit.errors import DestinationError, DestinationUnavailable, PartialWrite
 from include.lyve_audit.lineproto import escape_field_string, tag_set
 
 LEDGER_MEASUREMENT = "lyve-pipeline"
 DEFAULT_BATCH_BYTES = 4 << 20
+API_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
 class InfluxTarget:
-    """Where points go. The token is excluded from repr so it cannot reach a log line by accident."""
+    """Where points go. Secrets are excluded from repr so that they cannot reach a log line by accident.
+
+    `bucket` is the 2.x bucket, or the 1.x/3.x database (`retention_policy` optional, 1.x only). `api_version` None
+    means: ask the server (`/ping`) when the client opens.
+    """
 
     url: str
     org: str
     bucket: str
     token: str = field(repr=False)
     timeout_s: float = 60.0
+    api_version: int | None = 2
+    username: str = ""
+    password: str = field(default="", repr=False)
+    retention_policy: str = ""
+    verify_ssl: bool = True
+    ssl_ca_cert: str | None = None
 
     def describe(self) -> str:
+        if self.api_version == 1:
+            policy = f" (retention policy {self.retention_policy!r})" if self.retention_policy else ""
+            return f"database {self.bucket!r}{policy} at {self.url}"
         return f"bucket {self.bucket!r} of org {self.org!r} at {self.url}"
+
+    def auth_headers(self) -> dict[str, str]:
+        """`Authorization` for the plain HTTP requests: the token when there is one, else user/password (1.x)."""
+        if self.token:
+            return {"Authorization": f"Token {self.token}"}
+        if self.username:
+            pair = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            return {"Authorization": f"Basic {pair}"}
+        return {}
+
+
+@dataclass(frozen=True)
+class ConnectionFields:
+    """An Airflow connection's fields, as plain values (the glue reads them; this module stays Airflow-free)."""
+
+    conn_type: str
+    host: str
+    port: int | None = None
+    schema: str = ""
+    login: str = ""
+    password: str = field(default="", repr=False)
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def extra_value(self, name: str) -> str:
+        """An extra by its plain name, or as the older form prefix `extra__<type>__<name>` stored it."""
+        value = self.extra.get(name, self.extra.get(f"extra__{self.conn_type}__{name}"))
+        return "" if value is None else str(value)
+
+
+def target_from_connection(fields: ConnectionFields, bucket_variable: str | None) -> InfluxTarget:
+    """The target an InfluxDB connection describes, for this product's `lyve_influxdb` type and the `influxdb` one.
+
+    URL: `host` may hold a whole URL (`https://influx.example.com:8086`); otherwise scheme from `schema` (as the
+    `influxdb` type keeps it) and port (8086 by default). Credentials: see below; a connection of type `influxdb`
+    keeps its earlier meaning (token in extra or password, org in extra or login). Bucket: the Variable
+    `influxdb_bucket` wins when set (one connection can serve several pipelines); else the connection's `bucket` (or
+    `database`) extra.
+    """
+    host = fields.host.strip()
+    if "://" in host:
+        parsed = urllib.parse.urlsplit(host)
+        url = f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
+        if fields.port and not parsed.port:
+            url = f"{parsed.scheme}://{parsed.netloc}:{fields.port}{parsed.path.rstrip('/')}"
+    else:
+        scheme = fields.schema if fields.schema in ("http", "https") else "http"
+        url = f"{scheme}://{host or 'localhost'}:{fields.port or 8086}"
+    if fields.conn_type == "influxdb":  # the official provider's type, and this product's earlier connections
+        token = fields.extra_value("token") or fields.password
+        org = fields.extra_value("org") or fields.extra_value("org_name") or fields.login
+        username = ""
+    else:  # `lyve_influxdb`: a login makes the password a 1.x user's password, else the password is the token
+        token = fields.extra_value("token") or ("" if fields.login else fields.password)
+        org = fields.extra_value("org")
+        username = "" if token else fields.login
+    bucket = (bucket_variable or "").strip() or fields.extra_value("bucket") or fields.extra_value("database")
+    if not bucket:
+        raise DestinationError(
+            "no InfluxDB bucket: set the connection's bucket/database field or the Variable influxdb_bucket"
+        )
+    version = fields.extra_value("api_version").strip().lower().removeprefix("v")
+    if version not in ("", "auto", "1", "2"):
+        raise DestinationError(f"connection extra api_version must be 1, 2 or auto, not {version!r}")
+    verify = fields.extra_value("verify_ssl").strip().lower() not in ("false", "0", "no", "off")
+    return InfluxTarget(
+        url=url,
+        org=org,
+        bucket=bucket,
+        token=token,
+        timeout_s=float(fields.extra_value("timeout_s") or 60),
+        api_version=int(version) if version in ("1", "2") else None,
+        username=username,
+        password=fields.password if username else "",
+        retention_policy=fields.extra_value("retention_policy"),
+        verify_ssl=verify,
+        ssl_ca_cert=fields.extra_value("ssl_ca_cert") or None,
+    )
 
 
 def write_retries(total: int = 5, backoff_factor: float = 1.0) -> Retry:
-    """urllib3's retry policy for writes: 429 and 5xx, POST included, Retry-After honoured."""
+    """urllib3's retry policy for every request: 429 and 5xx, POST included, Retry-After honoured."""
     return Retry(
         total=total,
         connect=total,
@@ -60,16 +158,88 @@ def write_retries(total: int = 5, backoff_factor: float = 1.0) -> Retry:
     )
 
 
-def open_client(target: InfluxTarget, retries: Retry | None = None) -> InfluxDBClient:
-    """An influxdb-client client with the retry policy above; bodies come gzip'd already (`GzippedBatch`)."""
-    return InfluxDBClient(
-        url=target.url,
-        token=target.token,
-        org=target.org,
-        timeout=int(target.timeout_s * 1000),
-        enable_gzip=False,
-        retries=retries if retries is not None else write_retries(),
-    )
+def api_version_of(server_version: str, target: InfluxTarget) -> int:
+    """The write API to use for a server reporting `server_version` in `/ping`'s `X-Influxdb-Version` header.
+
+    1.x speaks only the 1.x API (1.8 has a v2 write shim, but no orgs or buckets of its own); 2.x prefers its own; 3.x
+    takes both, so the credentials decide (a token: 2, user/password only: 1). No header: 2.
+    """
+    major = server_version.strip().lstrip("v").split(".", 1)[0]
+    if major == "1":
+        return 1
+    if major == "3" and not target.token:
+        return 1
+    return 2
+
+
+class InfluxClient:
+    """The HTTP transport to one target: influxdb-client for the 2.x write, urllib3 for the 1.x write and `/query`.
+
+    Both share one retry policy, timeout and TLS settings. Use as a context manager (`open_client`).
+    """
+
+    def __init__(self, target: InfluxTarget, retries: Retry | None = None) -> None:
+        self.retries = retries if retries is not None else write_retries()
+        self.http = urllib3.PoolManager(
+            retries=self.retries,
+            timeout=urllib3.Timeout(total=target.timeout_s),
+            cert_reqs="CERT_REQUIRED" if target.verify_ssl else "CERT_NONE",
+            ca_certs=target.ssl_ca_cert,
+        )
+        if target.api_version is None:
+            target = replace(target, api_version=api_version_of(self._server_version(target), target))
+        self.target = target
+        self.v2: InfluxDBClient | None = None
+        if target.api_version == 2:
+            self.v2 = InfluxDBClient(
+                url=target.url,
+                token=target.token,
+                org=target.org,
+                timeout=int(target.timeout_s * 1000),
+                enable_gzip=False,  # bodies come gzip'd already (`GzippedBatch`)
+                retries=self.retries,
+                verify_ssl=target.verify_ssl,
+                ssl_ca_cert=target.ssl_ca_cert,
+            )
+
+    def _server_version(self, target: InfluxTarget) -> str:
+        response = self.request("GET", target, "/ping", {})
+        if response.status >= 400 and response.status not in (401, 403):
+            raise _explain(response.status, response.data, target)
+        return str(response.headers.get("X-Influxdb-Version", ""))
+
+    def request(
+        self, method: str, target: InfluxTarget, path: str, params: dict[str, str], body: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        """One request with the shared retries; an unreachable server is `DestinationUnavailable` (retryable)."""
+        headers = target.auth_headers()
+        if body is not None:
+            headers |= {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+        url = f"{target.url.rstrip('/')}{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        try:
+            return self.http.request(method, url, body=body, headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            raise DestinationUnavailable(f"{target.describe()} unreachable: {type(error).__name__}") from None
+
+    def close(self) -> None:
+        if self.v2 is not None:
+            self.v2.close()
+        self.http.clear()
+
+    def __enter__(self) -> InfluxClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_client(target: InfluxTarget, retries: Retry | None = None) -> InfluxClient:
+    """The transport to `target` (its API version asked from `/ping` when the target leaves it open)."""
+    return InfluxClient(target, retries if retries is not None else write_retries())
 
 
 BATCH_GZIP_LEVEL = 1
@@ -145,44 +315,131 @@ def byte_batches(lines: Iterable[Text], batch_bytes: int = DEFAULT_BATCH_BYTES) 
         yield batch
 
 
-def _explain(error: ApiException, target: InfluxTarget) -> DestinationError | DestinationUnavailable:
-    status = error.status
-    body = (error.body or b"")[:500]
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
+_DROPPED = re.compile(r"dropped=(\d+)")
+_UNPARSABLE = re.compile(r"unable to parse '(.*?)': ", re.DOTALL)
+_TYPE_CONFLICT = re.compile(r'input field "(.+?)" on measurement "(.+?)" is type (\w+)')
+REJECTED_SHOWN = 10
+
+
+def _server_message(body: bytes) -> tuple[str, list[dict[str, object]]]:
+    """The error text of an answer (1.x `error`, 2.x `message`, 3.x `error` + `data`) and 3.x's rejected lines."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:500].decode("utf-8", "replace"), []
+    if not isinstance(parsed, dict):
+        return str(parsed)[:500], []
+    message = str(parsed.get("message") or parsed.get("error") or "")[:500]
+    data = parsed.get("data")
+    return message, [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def _field_type(value: bytes) -> str:
+    """The line-protocol type of a field value as InfluxDB names it (`string`, `boolean`, `integer`, `float`)."""
+    if value.startswith(b'"'):
+        return "string"
+    if value[:1] in (b"t", b"T", b"f", b"F"):
+        return "boolean"
+    number = value.split(b",", 1)[0].split(b" ", 1)[0]
+    return {b"i": "integer", b"u": "unsigned"}.get(number[-1:], "float")
+
+
+def _conflicting(lines: list[bytes], measurement: str, field_key: str, kind: str) -> list[str]:
+    """Lines of `measurement` whose `field_key` is of type `kind`: the ones a field type conflict rejects."""
+    key = re.compile(rb"[ ,]" + re.escape(field_key.encode()) + rb"=")
+    heads = (measurement.encode() + b",", measurement.encode() + b" ")
+    rejected = []
+    for line in lines:
+        found = key.search(line) if line.startswith(heads) else None
+        if found and _field_type(line[found.end() :]) == kind:
+            rejected.append(line.decode("utf-8", "replace"))
+    return rejected
+
+
+def _rejected_lines(message: str, data: list[dict[str, object]], lines: list[bytes]) -> list[str]:
+    """The rejected lines as far as the answer names them (3.x lists them; 1.x/2.x quote or describe them)."""
+    if data:
+        return [
+            f"line {item.get('line_number')}: {item.get('original_line')} ({item.get('error_message')})"
+            for item in data
+        ]
+    rejected = _UNPARSABLE.findall(message)
+    conflict = _TYPE_CONFLICT.search(message)
+    if conflict:
+        rejected += _conflicting(lines, conflict[2], conflict[1], conflict[3])
+    return rejected or [message]
+
+
+def _explain(
+    status: int, body: bytes, target: InfluxTarget, lines: list[bytes] | None = None
+) -> DestinationError | DestinationUnavailable:
+    message, data = _server_message(body or b"")
     if status in (401, 403):
-        reason = f"token rejected (HTTP {status}) for {target.describe()}: check the connection's token and its rights"
+        reason = (
+            f"token rejected (HTTP {status}) for {target.describe()}: check the connection's credentials and rights"
+        )
     elif status == 404:
         reason = f"{target.describe()} not found (HTTP 404): create it or fix the connection/Variable"
     elif status in (400, 422):
-        reason = f"{target.describe()} rejected lines (HTTP {status}): {body}"
+        if data or "partial write" in message:
+            rejected = _rejected_lines(message, data, lines or [])
+            dropped = _DROPPED.search(message)
+            count = len(data) if data else int(dropped[1]) if dropped else len(rejected)
+            shown = "; ".join(rejected[:REJECTED_SHOWN]) + ("; …" if len(rejected) > REJECTED_SHOWN else "")
+            return PartialWrite(
+                f"{target.describe()} rejected lines (HTTP {status}), {count} dropped, the others written: "
+                f"{message} — rejected: {shown}",
+                rejected,
+            )
+        reason = f"{target.describe()} rejected lines (HTTP {status}): {message}"
     else:  # 429 and 5xx that outlasted the client's retries, or any other answer: a later try may succeed
-        return DestinationUnavailable(f"write to {target.describe()} failed (HTTP {status}): {body}")
+        return DestinationUnavailable(f"write to {target.describe()} failed (HTTP {status}): {message}")
     return DestinationError(reason)
 
 
-def write_batch(client: InfluxDBClient, target: InfluxTarget, batch: GzippedBatch) -> None:
-    """Post one batch (every write goes through here); a 413 (too large) splits it in two and writes the halves."""
+def _post(client: InfluxClient, target: InfluxTarget, body: bytes) -> tuple[int, bytes]:
+    """Post one gzip'd body with the target's write API; returns the final status and body."""
+    if client.v2 is not None:
+        try:
+            WriteService(client.v2.api_client).post_write(
+                org=target.org, bucket=target.bucket, body=body, precision=WritePrecision.NS, content_encoding="gzip"
+            )
+        except ApiException as error:
+            answer = error.body or b""
+            return int(error.status or 0), answer.encode() if isinstance(answer, str) else answer
+        except urllib3.exceptions.HTTPError as error:
+            raise DestinationUnavailable(f"{target.describe()} unreachable: {type(error).__name__}") from None
+        return 204, b""
+    params = {"db": target.bucket, "precision": "ns"}
+    if target.retention_policy:
+        params["rp"] = target.retention_policy
+    response = client.request("POST", target, "/write", params, body)
+    return response.status, response.data
+
+
+def write_batch(client: InfluxClient, target: InfluxTarget, batch: GzippedBatch) -> None:
+    """Post one batch (every write goes through here); a 413 (too large) splits it in two and writes the halves.
+
+    A partial write raises `PartialWrite`: a rewrite of the batch (task retry) rewrites the kept points unchanged.
+    """
+    target = client.target
     if batch.escaped:
-        lines = batch.lines()  # the points hold line feeds: post their real text, re-encoded
-        body = _gzip(_LF.join(lines))
+        body = _gzip(_LF.join(batch.lines()))  # the points hold line feeds: post their real text, re-encoded
     else:
         body = batch.body
-    try:
-        WriteService(client.api_client).post_write(
-            org=target.org, bucket=target.bucket, body=body, precision=WritePrecision.NS, content_encoding="gzip"
-        )
-    except ApiException as error:
-        if error.status == 413 and batch.points > 1:
-            lines = batch.lines()
-            middle = len(lines) // 2
-            write_batch(client, target, GzippedBatch.of(lines[:middle]))
-            write_batch(client, target, GzippedBatch.of(lines[middle:]))
-            return
-        raise _explain(error, target) from None
+    status, answer = _post(client, target, body)
+    if status < 300:
+        return
+    if status == 413 and batch.points > 1:
+        lines = batch.lines()
+        middle = len(lines) // 2
+        write_batch(client, target, GzippedBatch.of(lines[:middle]))
+        write_batch(client, target, GzippedBatch.of(lines[middle:]))
+        return
+    raise _explain(status, answer, target, batch.lines() if status in (400, 422) else None)
 
 
-def write_batches(client: InfluxDBClient, target: InfluxTarget, batches: Iterable[GzippedBatch]) -> int:
+def write_batches(client: InfluxClient, target: InfluxTarget, batches: Iterable[GzippedBatch]) -> int:
     """Write every batch in order; returns the number of points written.
 
     A background thread posts each batch (socket I/O releases the GIL) while the next one is read; one batch waits at
@@ -197,7 +454,7 @@ def write_batches(client: InfluxDBClient, target: InfluxTarget, batches: Iterabl
 
 
 def write_lines(
-    client: InfluxDBClient, target: InfluxTarget, lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES
+    client: InfluxClient, target: InfluxTarget, lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES
 ) -> int:
     """Write lines in batches of about `batch_bytes`; returns the number of lines written."""
     return write_batches(client, target, map(GzippedBatch.of, byte_batches(lines, batch_bytes)))
@@ -246,31 +503,26 @@ def _rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def loaded_keys(client: InfluxDBClient, target: InfluxTarget, start: datetime, end: datetime) -> frozenset[str]:
+def loaded_keys(client: InfluxClient, target: InfluxTarget, start: datetime, end: datetime) -> frozenset[str]:
     """Keys of objects the ledger shows as loaded with key times in `[start, end)` (InfluxQL on `/query`).
 
-    InfluxQL works on InfluxDB 1.8, on 2.x through the bucket's DBRP mapping, and on 3.x. A bucket with no ledger yet
-    answers with no series.
+    InfluxQL on `/query` is served by InfluxDB 1.x, by 2.x through the bucket's DBRP mapping, and by 3.x. A bucket with
+    no ledger yet answers with no series.
     """
+    target = client.target
     # Only our own constant and formatted datetimes go into this query.
     influxql = (
         f'SELECT "object" FROM "{LEDGER_MEASUREMENT}" '  # noqa: S608
         f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'"
     )
-    try:
-        response = client.api_client.call_api(
-            "/query",
-            "GET",
-            query_params=[("db", target.bucket), ("q", influxql)],
-            header_params={"Accept": "application/json"},
-            _preload_content=False,
-            _return_http_data_only=True,
-        )
-    except ApiException as error:
-        raise _explain(error, target) from None
-    body = orjson.loads(response.data)
+    params = {"db": target.bucket, "q": influxql}
+    if target.retention_policy:
+        params["rp"] = target.retention_policy
+    response = client.request("GET", target, "/query", params)
+    if response.status >= 300:
+        raise _explain(response.status, response.data, target)
     keys: set[str] = set()
-    for result in body.get("results", []):
+    for result in orjson.loads(response.data).get("results", []):
         if "error" in result:
             if "database not found" in str(result["error"]):
                 raise DestinationError(f"{target.describe()} not found: {result['error']}")

@@ -65,7 +65,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {auth_enabled}
   log-enabled = false
   max-body-size = 0
 [logging]
@@ -82,6 +82,7 @@ class InfluxEngine:
     root: Path
     http_port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
+    auth_enabled: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,7 +94,14 @@ class InfluxEngine:
         if binary is None:
             raise RuntimeError("influxd not found: `make test` installs Debian's influxdb package")
         config = self.root / "influxdb.conf"
-        config.write_text(CONFIG_TEMPLATE.format(root=self.root, http_port=self.http_port, rpc_port=self.rpc_port))
+        config.write_text(
+            CONFIG_TEMPLATE.format(
+                root=self.root,
+                http_port=self.http_port,
+                rpc_port=self.rpc_port,
+                auth_enabled=str(self.auth_enabled).lower(),
+            )
+        )
         log = (self.root / "influxd.log").open("ab")
         self.process = subprocess.Popen([binary, "-config", str(config)], stdout=log, stderr=log)
         wait_for_http(f"{self.url}/ping")

@@ -1,6 +1,7 @@
-"""A stand-in for the InfluxDB 2 API's answers that the InfluxDB 1.6 engine cannot give (401/403/404, 413, 422,
-429/503 with Retry-After): no InfluxDB 2 server can run here. Answers are JSON with `code` and `message`, as the
-InfluxDB 2 API documents.
+"""A stand-in for the InfluxDB 2 and 3 answers that the InfluxDB 1.6 engine cannot give (401/403/404, 413, 422,
+429/503 with Retry-After, InfluxDB 3's 400 listing rejected lines): no InfluxDB 2 or 3 server can run here. Answers
+are JSON as each API documents (2.x: `code` and `message`; 3.x: `error` and `data`, one entry per rejected line).
+`/ping` answers 204 with the `X-Influxdb-Version` header the stub is given.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.support.influx_engine import free_port
 class StubInflux2:
     """Answers `/api/v2/write` with a scripted list of (status, headers, body); records every request."""
 
-    def __init__(self, answers: list[tuple[int, dict[str, str], dict[str, Any]]]) -> None:
+    def __init__(self, answers: list[tuple[int, dict[str, str], dict[str, Any]]], version: str = "v2.7.11") -> None:
         self.answers = list(answers)
         self.requests: list[tuple[float, str, dict[str, str], bytes]] = []
         stub = self
@@ -27,6 +28,12 @@ class StubInflux2:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
+
+            def do_GET(self) -> None:
+                self.send_response(204)
+                self.send_header("X-Influxdb-Version", version)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
