@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTENSION := build/.s3_line-built
+PROVIDER := $(VENV)/.provider-installed
 
-.PHONY: test lint unit integration engine venv demo bench clean
+.PHONY: test lint unit integration engine venv demo bench clean run stop
 
 test: engine venv lint
 	PYTHONPATH=$(CURDIR) $(BIN)/pytest
@@ -25,7 +26,19 @@ engine:
 		echo "installing Debian's influxdb engine for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
 
-venv: $(STAMP) $(EXTENSION)
+venv: $(STAMP) $(EXTENSION) $(PROVIDER)
+
+# The whole pipeline on this machine (local S3 with demo logs, InfluxDB, Airflow on SQLite); `make stop` stops it.
+run: engine $(STAMP) $(PROVIDER)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m local_run run
+
+stop:
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m local_run stop
+
+# This package's Airflow provider (the `lyve_influxdb` connection type), installed like any other distribution.
+$(PROVIDER): pyproject.toml setup.py $(wildcard lyve_audit_provider/*.py) $(STAMP)
+	$(BIN)/pip install -q --no-deps --force-reinstall .
+	touch $(PROVIDER)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,4 +60,5 @@ demo: venv
 	$(BIN)/python -m include.lyve_audit generate --out demo-logs --start $$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z) --hours 6
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build include/lyve_audit/_s3_line.c include/lyve_audit/_s3_line.*.so
+	rm -rf $(VENV) .pytest_cache .ruff_cache build include/lyve_audit/_s3_line.c include/lyve_audit/_s3_line.*.so \
+		*.egg-info
