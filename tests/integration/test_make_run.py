@@ -1,5 +1,6 @@
 """`make run` from a clean copy of the repository: local S3 with demo logs, Debian's InfluxDB, Airflow on SQLite under
-the real scheduler; at least 3 hours loaded with exact counts read back; `make stop` leaves no process behind.
+the real scheduler; at least 3 hours loaded with exact counts read back; `make stop` leaves no process behind; a second
+`make run` resumes with what the first one loaded.
 
 The copy reuses the built `.venv` (a symlink) and starts every service itself on free loopback ports: not this
 machine's PostgreSQL or Redis.
@@ -144,3 +145,11 @@ def test_make_run_loads_the_demo_hours_then_make_stop_leaves_nothing(copy: tuple
     assert [pid for pid in pids.values() if Path(f"/proc/{pid}").exists()] == []
     assert processes_under(repo) == []
     assert "nothing was running" in make(repo, "stop", env, 60)
+
+    # A second run resumes: same demo hours, the runs and points kept, nothing loaded twice.
+    assert "Airflow UI" in make(repo, "run", env, timeout_s=420)
+    assert json.loads((repo / ".local/state.json").read_text())["first_hour"] == state["first_hour"]
+    assert hours_loaded(repo / ".local/airflow/airflow.db", first_hour) == HOURS
+    assert {kind: influx_count(influx_url, name, first_hour, end) for kind, name in MEASUREMENTS.items()} == expected
+    make(repo, "stop", env, 180)
+    assert processes_under(repo) == []
