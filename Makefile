@@ -6,15 +6,15 @@ STAMP := $(VENV)/.installed
 EXTENSION := build/.s3_line-built
 PROVIDER := $(VENV)/.provider-installed
 
-.PHONY: test lint unit integration engine venv demo bench clean run stop
+.PHONY: test lint unit integration engine browser venv demo bench clean run stop screenshot
 
-test: engine venv lint
+test: engine browser venv lint
 	PYTHONPATH=$(CURDIR) $(BIN)/pytest
 
 unit: venv
 	PYTHONPATH=$(CURDIR) $(BIN)/pytest tests/unit
 
-integration: engine venv
+integration: engine browser venv
 	PYTHONPATH=$(CURDIR) $(BIN)/pytest tests/integration
 
 lint: venv
@@ -26,6 +26,12 @@ engine:
 		echo "installing Debian's influxdb engine for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
 
+# Debian's headless chromium, which the connection-form test drives (browser downloads are not needed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the UI test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 venv: $(STAMP) $(EXTENSION) $(PROVIDER)
 
 # The whole pipeline on this machine (local S3 with demo logs, InfluxDB, Airflow on SQLite); `make stop` stops it.
@@ -34,6 +40,10 @@ run: engine $(STAMP) $(PROVIDER)
 
 stop:
 	PYTHONPATH=$(CURDIR) $(PYTHON) -m local_run stop
+
+# docs/connection-form*.png: the UI's form for the `lyve_influxdb` type, filled in by headless chromium (the test).
+screenshot: engine browser venv
+	LYVE_SCREENSHOT_DIR=$(CURDIR)/docs PYTHONPATH=$(CURDIR) $(BIN)/pytest -q tests/integration/test_connection_form.py
 
 # This package's Airflow provider (the `lyve_influxdb` connection type), installed like any other distribution.
 $(PROVIDER): pyproject.toml setup.py $(wildcard lyve_audit_provider/*.py) $(STAMP)
