@@ -77,7 +77,7 @@ def test_services_present(compose: dict[str, Any]) -> None:
     }
     assert services(compose)["airflow-apiserver"]["ports"] == ["8080:8080"]
     assert services(compose)["grafana"]["ports"] == ["3000:3000"]
-    assert services(compose)["influxdb"]["image"] == "influxdb:2.7"
+    assert services(compose)["influxdb"]["image"] == "influxdb:2.7.12"
     assert services(compose)["postgres"]["image"].startswith("postgres:")
 
 
@@ -200,6 +200,15 @@ def test_dockerfile_extends_the_airflow_image() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM apache/airflow:3\.3\.2$", text, flags=re.MULTILINE)
     assert "requirements.txt" in text
+    assert "pip install --no-cache-dir --no-deps /tmp/lyve-audit-logs" in text  # the distribution make run installs
+
+
+def test_every_image_is_pinned(compose: dict[str, Any]) -> None:
+    """A full release for every image (PostgreSQL's are major.minor, MinIO's dated): floating tags move
+    (`influxdb:latest` is 3.x now)."""
+    images = {name: service["image"] for name, service in compose["services"].items() if "image" in service}
+    pinned = re.compile(r"(:\d+\.\d+\.\d+|^postgres:\d+\.\d+|:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)$")
+    assert {name: image for name, image in images.items() if not pinned.search(image)} == {}
 
 
 def _validator() -> list[str] | None:
