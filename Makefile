@@ -47,7 +47,7 @@ screenshot: engine browser venv
 
 # This package's Airflow provider (the `lyve_influxdb` connection type), installed like any other distribution.
 $(PROVIDER): pyproject.toml setup.py $(wildcard lyve_audit_provider/*.py) $(STAMP)
-	$(BIN)/pip install -q --no-deps --force-reinstall .
+	$(BIN)/pip install -q .
 	touch $(PROVIDER)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
