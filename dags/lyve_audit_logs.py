@@ -21,8 +21,8 @@ Each run takes the audit-log objects (S3 API, IAM, Console) whose **key timestam
 objects of the look-back window that the load ledger does not show as loaded, and writes one point per entry to
 InfluxDB (`audit-01`, `iam-01`, `console-01`). Reruns and backfills rewrite the same points: nothing doubles.
 
-* Connections: `lyve_cloud` (aws), `influxdb_default` (influxdb: token and org in extra).
-* Variables: `lyve_log_bucket`, `influxdb_bucket`, optional `lyve_*` settings (README).
+* Connections: `lyve_cloud` (aws), `influxdb_default` (lyve_influxdb, or influxdb: token and org in extra).
+* Variables: `lyve_log_bucket`, `influxdb_bucket` (wins over the connection's bucket), optional `lyve_*` settings.
 * History: `airflow backfill create --dag-id lyve_audit_logs --from-date … --to-date …`.
 """
 
