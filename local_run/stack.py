@@ -47,6 +47,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   dir = "{root}/data"
   wal-dir = "{root}/wal"
   query-log-enabled = false
+  wal-fsync-delay = "0s"
 [monitor]
   store-enabled = false
 [subscriber]
@@ -54,13 +55,15 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {auth_enabled}
   log-enabled = false
+  max-body-size = 0
 [logging]
   level = "warn"
 [continuous_queries]
   enabled = false
 """
+"""Debian's `influxd` (1.x) on loopback with its data under `root` (the tests' engines use it too)."""
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -279,7 +282,8 @@ def start_influx(config: Config, processes: Processes) -> dict[str, object]:
     root.mkdir(parents=True, exist_ok=True)
     port = config.port("LOCAL_INFLUXDB_PORT", 8086)
     rpc_port = config.port("LOCAL_INFLUXDB_RPC_PORT", 8088)
-    (root / "influxdb.conf").write_text(INFLUXD_CONFIG.format(root=root, http_port=port, rpc_port=rpc_port))
+    config = INFLUXD_CONFIG.format(root=root, http_port=port, rpc_port=rpc_port, auth_enabled="false")
+    (root / "influxdb.conf").write_text(config)
     processes.start("influxd", [binary, "-config", str(root / "influxdb.conf")], dict(os.environ), root)
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/ping", "InfluxDB", 60, processes, "influxd")

@@ -35,7 +35,6 @@ from include.lyve_audit.lineproto import escape_field_string, tag_set
 
 LEDGER_MEASUREMENT = "lyve-pipeline"
 DEFAULT_BATCH_BYTES = 4 << 20
-API_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -422,7 +421,7 @@ def write_batch(client: InfluxClient, target: InfluxTarget, batch: GzippedBatch)
 
     A partial write raises `PartialWrite`: a rewrite of the batch (task retry) rewrites the kept points unchanged.
     """
-    target = client.target
+    target = client.target  # with its API version as the server answered (`/ping`) when that was left open
     if batch.escaped:
         body = _gzip(_LF.join(batch.lines()))  # the points hold line feeds: post their real text, re-encoded
     else:
@@ -509,7 +508,7 @@ def loaded_keys(client: InfluxClient, target: InfluxTarget, start: datetime, end
     InfluxQL on `/query` is served by InfluxDB 1.x, by 2.x through the bucket's DBRP mapping, and by 3.x. A bucket with
     no ledger yet answers with no series.
     """
-    target = client.target
+    target = client.target  # with its API version resolved
     # Only our own constant and formatted datetimes go into this query.
     influxql = (
         f'SELECT "object" FROM "{LEDGER_MEASUREMENT}" '  # noqa: S608

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from local_run.stack import INFLUXD_CONFIG
+
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -47,34 +49,6 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-CONFIG_TEMPLATE = """
-reporting-disabled = true
-bind-address = "127.0.0.1:{rpc_port}"
-[meta]
-  dir = "{root}/meta"
-  logging-enabled = false
-[data]
-  dir = "{root}/data"
-  wal-dir = "{root}/wal"
-  query-log-enabled = false
-  wal-fsync-delay = "0s"
-[monitor]
-  store-enabled = false
-[subscriber]
-  enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = {auth_enabled}
-  log-enabled = false
-  max-body-size = 0
-[logging]
-  level = "warn"
-[continuous_queries]
-  enabled = false
-"""
-
-
 @dataclass
 class InfluxEngine:
     """One `influxd` process with its own config, data folder and loopback ports."""
@@ -95,7 +69,7 @@ class InfluxEngine:
             raise RuntimeError("influxd not found: `make test` installs Debian's influxdb package")
         config = self.root / "influxdb.conf"
         config.write_text(
-            CONFIG_TEMPLATE.format(
+            INFLUXD_CONFIG.format(
                 root=self.root,
                 http_port=self.http_port,
                 rpc_port=self.rpc_port,
