@@ -28,6 +28,7 @@ import orjson
 
 from bench import data, e2e
 from bench.naive import naive_lines
+from bench.planning import list_requests_per_run
 from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, GzippedBatch, byte_batches
@@ -378,6 +379,15 @@ def main() -> None:
             big["peak_rss_mb"] < TARGETS["rss_mb"] and ratio_rss < TARGETS["rss_ratio"],
         ),
     ]
+    log("LIST requests per run for a month-end folder")
+    listing = list_requests_per_run()
+    rows.append(
+        row(
+            f"LIST requests, run of a month's last hour ({listing['keys']:,} keys, {listing['prefixes']} prefixes)",
+            f"{listing['by_prefix']:,} by known prefix",
+            f"{listing['whole']:,} listing the folder whole (before)",
+        )
+    )
     machine = f"machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}, "
     machine += f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     sys.stdout.write(table(rows) + "\n" + machine + "\n")

@@ -1,49 +1,74 @@
-"""Lyve Cloud audit logs → InfluxDB, one hourly interval per run. Wiring only: the logic is in include/lyve_audit."""
+"""Lyve Cloud audit logs → InfluxDB, one interval (hourly by default) per run. Wiring only: the logic is in
+include/lyve_audit."""
 
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, TriggerRule, dag, get_current_context, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
+
+from include.lyve_audit import schedule
 
 # A dedicated pool (e.g. `airflow pools set influxdb_writes 4 "InfluxDB writers"`) caps concurrent writes to
 # InfluxDB however many workers run; the default pool keeps a fresh install working without any set-up.
 LOAD_POOL = os.environ.get("LYVE_AUDIT_LOAD_POOL", "default_pool")
 INFLUX_ASSET = Asset(name="lyve_audit_influxdb", uri="influxdb://influxdb_default/lyve-audit")
+INTERVAL_MINUTES = schedule.interval_minutes(os.environ)
+START_DATE = schedule.start_date(os.environ)
 
 DOC = """
 ### Lyve Cloud audit logs → InfluxDB
 
-Each run takes the audit-log objects (S3 API, IAM, Console) whose **key timestamp** falls in its hour, plus late
+Each run takes the audit-log objects (S3 API, IAM, Console) whose **key timestamp** falls in its interval, plus late
 objects of the look-back window that the load ledger does not show as loaded, and writes one point per entry to
 InfluxDB (`audit-01`, `iam-01`, `console-01`). Reruns and backfills rewrite the same points: nothing doubles.
 
 * Connections: `lyve_cloud` (aws), `influxdb_default` (lyve_influxdb, or influxdb: token and org in extra).
 * Variables: `lyve_log_bucket`, `influxdb_bucket` (wins over the connection's bucket), optional `lyve_*` settings.
-* History: `airflow backfill create --dag-id lyve_audit_logs --from-date … --to-date …`.
+* History: `airflow backfill create --dag-id lyve_audit_logs --from-date … --to-date …` (dates = interval starts).
+* One interval by hand: trigger with `interval_start` (e.g. `2026-12-01T15:00:00Z`) and no logical date; such a run
+  never takes a date the scheduler needs.
 """
 
 
-def _interval() -> tuple[pendulum.DateTime, pendulum.DateTime, str, str]:
+def _interval() -> tuple[datetime, datetime, str, str]:
+    """The run's interval: the one asked for by a manual run's `interval_start`, else the run's data interval."""
     context = get_current_context()
-    start, end = context["data_interval_start"], context["data_interval_end"]
-    return start, end, context["run_id"], start.strftime("%Y-%m-%dT%H")
+    requested = context["params"].get("interval_start")
+    if requested:
+        start, end = schedule.manual_interval(str(requested), INTERVAL_MINUTES)
+    elif context.get("data_interval_start") is not None:
+        start, end = context["data_interval_start"], context["data_interval_end"]
+    else:
+        raise schedule.SettingError("a run without a logical date needs the interval_start param")
+    return start, end, context["run_id"], schedule.interval_label(start, INTERVAL_MINUTES)
 
 
 @dag(
     dag_id="lyve_audit_logs",
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=pendulum.parse(os.environ.get("LYVE_AUDIT_START_DATE", "2026-11-01T00:00:00Z")),
+    schedule=CronDataIntervalTimetable(schedule.cron(INTERVAL_MINUTES), timezone="UTC"),
+    start_date=pendulum.instance(START_DATE),
     catchup=True,
     max_active_runs=int(os.environ.get("LYVE_AUDIT_MAX_ACTIVE_RUNS", "4")),
     default_args={
         "retries": 3,
-        "retry_delay": timedelta(minutes=1),
+        "retry_delay": timedelta(seconds=float(os.environ.get("LYVE_AUDIT_RETRY_DELAY_SECONDS", "60"))),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
+    },
+    params={
+        "interval_start": Param(
+            None,
+            type=["null", "string"],
+            description="Manual runs only: start of the interval to load (UTC, e.g. 2026-12-01T15:00:00Z).",
+        ),
+        "discover_prefixes": Param(
+            False, type="boolean", description="List the month folders whole to find new logged buckets now."
+        ),
     },
     doc_md=DOC,
     tags=["lyve-cloud", "audit-logs", "influxdb"],
@@ -51,14 +76,20 @@ def _interval() -> tuple[pendulum.DateTime, pendulum.DateTime, str, str]:
 def lyve_audit_logs() -> None:
     @task
     def plan_objects() -> list[list[dict[str, Any]]]:
-        """List the interval's month folders and group its objects for parallel parsing."""
+        """List the interval's objects (and late ones), record what this run claims, group them by bytes."""
         from include import lyve_audit_airflow as glue
-        from include.lyve_audit.pipeline import ledger_reader, plan_interval
+        from include.lyve_audit.pipeline import plan_interval
 
-        start, end, _, _ = _interval()
-        ledger = ledger_reader(glue.influx_target())
+        start, end, run_id, _ = _interval()
+        settings, params = glue.settings(), get_current_context()["params"]
+        if params.get("interval_start"):
+            settings = replace(settings, lookback=timedelta(0))  # by hand: this interval's objects, no late ones
+        if params.get("discover_prefixes"):
+            settings = replace(settings, prefix_discovery=timedelta(0))  # list the month folders whole
+        bucket = glue.log_bucket()
         with glue.failing_fast():
-            plan = plan_interval(glue.s3_lister(glue.log_bucket()), start, end, glue.settings(), ledger)
+            ledger, ranges = glue.plan_ledger(), glue.range_listing(bucket)
+            plan = plan_interval(glue.s3_lister(bucket), start, end, settings, ledger, run_id, ranges)
         get_current_context()["ti"].xcom_push(key="counts", value=plan["counts"])
         return plan["groups"]
 
@@ -88,14 +119,17 @@ def lyve_audit_logs() -> None:
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def report(parsed: list[Any], loaded: list[Any]) -> dict[str, Any]:
-        """Log and return the run's counts per kind."""
+        """Log and return the run's counts per kind; remove what is left of the run's staging folder."""
         import logging
 
+        from include import lyve_audit_airflow as glue
         from include.lyve_audit.pipeline import format_summary, summarize
+        from include.lyve_audit.stage import remove_run_stage
 
         plan_counts = get_current_context()["ti"].xcom_pull(task_ids="plan_objects", key="counts")
         summary = summarize(plan_counts, list(parsed[:]), list(loaded[:]))  # one slice read, no probing past the end
         logging.getLogger(__name__).info("run counts:\n%s", format_summary(summary))
+        remove_run_stage(glue.stage_root(), get_current_context()["run_id"])
         return summary
 
     parsed = parse_objects.expand(objects=plan_objects())

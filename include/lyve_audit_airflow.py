@@ -5,10 +5,12 @@ Everything here is resolved at run time, inside tasks, never when the DAG file i
 
 from __future__ import annotations
 
-import tempfile
+import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import IO
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -19,11 +21,10 @@ from botocore.exceptions import ClientError
 from include.lyve_audit.errors import ObjectMissing, PermanentError, SourceError
 from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, ConnectionFields, InfluxTarget, target_from_connection
 from include.lyve_audit.keys import ListedObject
-from include.lyve_audit.pipeline import Settings
+from include.lyve_audit.pipeline import InfluxPlanLedger, RangeListing, Settings
 
 S3_CONN_ID = "lyve_cloud"
 INFLUX_CONN_ID = "influxdb_default"
-DEFAULT_STAGE = f"file://{tempfile.gettempdir()}/lyve_audit/stage"
 
 
 def _variable(name: str, default: str) -> str:
@@ -42,6 +43,10 @@ def settings() -> Settings:
         include_message=_variable("lyve_include_message", "true").strip().lower() in {"1", "true", "yes", "on"},
         max_bad_ratio=float(_variable("lyve_max_bad_ratio", str(base.max_bad_ratio))),
         batch_bytes=int(_variable("lyve_batch_bytes", str(DEFAULT_BATCH_BYTES))),
+        group_bytes=int(_variable("lyve_group_bytes", str(base.group_bytes))),
+        prefix_discovery=timedelta(
+            hours=float(_variable("lyve_prefix_discovery_hours", str(base.prefix_discovery.total_seconds() / 3600)))
+        ),
     )
 
 
@@ -67,6 +72,11 @@ def influx_target() -> InfluxTarget:
     )
     with failing_fast():
         return target_from_connection(fields, Variable.get("influxdb_bucket", default=None))
+
+
+def plan_ledger() -> InfluxPlanLedger:
+    """The ledger and plan records, in the InfluxDB bucket the points go to."""
+    return InfluxPlanLedger(influx_target())
 
 
 # S3 answers that no retry can fix: fail the task at once with a message naming bucket, key and connection.
@@ -101,6 +111,53 @@ def s3_lister(bucket: str) -> Callable[[str], Iterator[ListedObject]]:
     return list_prefix
 
 
+def s3_range_lister(bucket: str) -> Callable[[str, str, str], Iterator[ListedObject]]:
+    """List one key prefix from `start_after`, stopping before `stop_at`: only the pages of the window are fetched."""
+    hook = S3Hook(aws_conn_id=S3_CONN_ID)
+
+    def list_range(prefix: str, start_after: str, stop_at: str) -> Iterator[ListedObject]:
+        paginator = hook.get_conn().get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, StartAfter=start_after):
+                for item in page.get("Contents", []):
+                    if item["Key"] >= stop_at:
+                        return
+                    yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"])
+        except ClientError as error:
+            if _error_code(error) in _REFUSED:
+                raise _refused(error, f"listing bucket {bucket!r} prefix {prefix!r}") from None
+            raise
+
+    return list_range
+
+
+@dataclass(frozen=True)
+class StagedPrefixCatalog:
+    """Key prefixes per month folder, kept as small JSON files under the staging root (shared by every worker)."""
+
+    root: ObjectStoragePath
+
+    def _path(self, folder: str) -> ObjectStoragePath:
+        return self.root / "_prefixes" / f"{folder.strip('/')}.json"
+
+    def known(self, folder: str) -> tuple[datetime, list[str]] | None:
+        path = self._path(folder)
+        if not path.exists():
+            return None
+        stored = json.loads(path.read_text())
+        return datetime.fromisoformat(stored["discovered_at"]), list(stored["prefixes"])
+
+    def remember(self, folder: str, discovered_at: datetime, prefixes: list[str]) -> None:
+        path = self._path(folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"discovered_at": discovered_at.isoformat(), "prefixes": prefixes}))
+
+
+def range_listing(bucket: str) -> RangeListing:
+    """List windows prefix by prefix, with the prefixes found by the last full listing of each month folder."""
+    return RangeListing(s3_range_lister(bucket), StagedPrefixCatalog(stage_root()), datetime.now(UTC))
+
+
 def s3_opener(bucket: str) -> Callable[[str], closing[IO[bytes]]]:
     """Open an object's body as a stream (never read whole: objects reach 500 MB).
 
@@ -121,9 +178,15 @@ def s3_opener(bucket: str) -> Callable[[str], closing[IO[bytes]]]:
     return open_object
 
 
+def default_stage() -> str:
+    """`<AIRFLOW_HOME>/lyve_audit/stage`: the deployment's own folder, never shared with another Airflow."""
+    home = os.path.abspath(os.path.expanduser(os.environ.get("AIRFLOW_HOME") or "~/airflow"))
+    return f"file://{home}/lyve_audit/stage"
+
+
 def stage_root() -> ObjectStoragePath:
     """Where parsed batches wait for the load task (Variable `lyve_stage_path`; `s3://conn@bucket/prefix` works)."""
-    return ObjectStoragePath(_variable("lyve_stage_path", DEFAULT_STAGE))
+    return ObjectStoragePath(_variable("lyve_stage_path", default_stage()))
 
 
 def quarantine_root(interval_label: str) -> ObjectStoragePath:

@@ -21,6 +21,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.setdefault("PYTHONPATH", str(ROOT))
+os.environ.setdefault("LYVE_AUDIT_START_DATE", "2025-01-01T00:00:00Z")  # required by the DAG; tests set their own
 
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy, free_port, wait_for_http  # noqa: E402
 from tests.support.pipeline_env import configure_airflow  # noqa: E402

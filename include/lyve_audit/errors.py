@@ -35,9 +35,17 @@ class TooManyBadLines(PermanentError):
     """An object's share of bad lines is above the threshold: its data is suspect, so the run stops."""
 
 
+class StagedFileMissing(PermanentError):
+    """A load found neither its staged file nor its object in the ledger: only parsing the object again helps."""
+
+
 class DestinationUnavailable(Exception):
     """InfluxDB was unreachable or overloaded (429/5xx) beyond the client's retries: the task retries later."""
 
 
 class ObjectMissing(Exception):
     """A listed object was gone when it was read (deleted or moved): nothing to load, so it is counted, not fatal."""
+
+
+class SettingError(PermanentError):
+    """A setting of the DAG is missing or wrong: the message names it and shows a valid value."""

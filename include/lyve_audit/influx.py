@@ -18,9 +18,9 @@ import urllib.parse
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 import urllib3
@@ -31,9 +31,13 @@ from urllib3.util.retry import Retry
 
 from include.lyve_audit.background import Background
 from include.lyve_audit.errors import DestinationError, DestinationUnavailable, PartialWrite
+from include.lyve_audit.keys import PastPlans
 from include.lyve_audit.lineproto import escape_field_string, tag_set
 
 LEDGER_MEASUREMENT = "lyve-pipeline"
+PLAN_MEASUREMENT = "lyve-pipeline-plan"
+_INTERVAL_KIND = "interval"
+_MAX_INTERVAL = timedelta(hours=1)  # the longest interval: a marker this long before a window can still cover it
 DEFAULT_BATCH_BYTES = 4 << 20
 
 
@@ -474,15 +478,17 @@ class LedgerRecord:
     bad: int
 
 
-def ledger_line(record: LedgerRecord) -> bytes:
-    """The ledger point of a loaded object.
+def object_time_ns(object_key: str, key_time: datetime) -> int:
+    """The time of an object's ledger and plan points: its key time plus a sub-millisecond offset taken from the key,
+    so that objects of the same kind stamped in the same second stay distinct points, and a reload of the same object
+    rewrites its own point."""
+    digest = hashlib.blake2b(object_key.encode(), digest_size=8).digest()
+    return int(key_time.timestamp()) * 1_000_000_000 + int.from_bytes(digest, "big") % 1_000_000
 
-    Its time is the key's timestamp plus a sub-millisecond offset taken from the key, so that objects of the same kind
-    stamped in the same second stay distinct points, and a reload of the same object rewrites its own point.
-    """
-    digest = hashlib.blake2b(record.object_key.encode(), digest_size=8).digest()
-    offset = int.from_bytes(digest, "big") % 1_000_000
-    time_ns = int(record.key_time.timestamp()) * 1_000_000_000 + offset
+
+def ledger_line(record: LedgerRecord) -> bytes:
+    """The ledger point of a loaded object."""
+    time_ns = object_time_ns(record.object_key, record.key_time)
     lag_s = max(0, int((record.last_modified - record.key_time).total_seconds()))
     tags = tag_set([("bucket", record.logged_bucket or ""), ("kind", record.kind)])
     fields = ",".join(
@@ -498,35 +504,103 @@ def ledger_line(record: LedgerRecord) -> bytes:
     return f"{LEDGER_MEASUREMENT}{tags} {fields} {time_ns}".encode()
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedObject:
+    """An object a plan took, for the plan record."""
+
+    object_key: str
+    kind: str
+    logged_bucket: str | None
+    key_time: datetime
+
+
+def plan_lines(start: datetime, end: datetime, run_id: str, claimed: Iterable[ClaimedObject]) -> list[bytes]:
+    """The plan record of the interval `[start, end)`: one claim point per object taken, then the interval's marker.
+
+    Kept apart from the ledger (`lyve-pipeline` means "loaded"): a claim says which interval's run loads an object,
+    so that other runs never take it as late; the marker says the interval's plan has run. Written in one request,
+    claims first, so a marker is never seen without its claims.
+    """
+    interval = escape_field_string(start.isoformat())
+    run = escape_field_string(run_id)
+    lines = []
+    count = 0
+    for item in claimed:
+        tags = tag_set([("bucket", item.logged_bucket or ""), ("kind", item.kind)])
+        fields = f"object={escape_field_string(item.object_key)},interval_start={interval},run={run}"
+        lines.append(f"{PLAN_MEASUREMENT}{tags} {fields} {object_time_ns(item.object_key, item.key_time)}".encode())
+        count += 1
+    marker = f"interval_end={escape_field_string(end.isoformat())},objects={count}i,run={run}"
+    time_ns = int(start.timestamp()) * 1_000_000_000
+    lines.append(f"{PLAN_MEASUREMENT},kind={_INTERVAL_KIND} {marker} {time_ns}".encode())
+    return lines
+
+
 def _rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def loaded_keys(client: InfluxClient, target: InfluxTarget, start: datetime, end: datetime) -> frozenset[str]:
-    """Keys of objects the ledger shows as loaded with key times in `[start, end)` (InfluxQL on `/query`).
+def _select(
+    client: InfluxClient, target: InfluxTarget, columns: str, measurement: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Rows of an InfluxQL SELECT over `[start, end)` (time in epoch seconds), on `/query`.
 
     InfluxQL on `/query` is served by InfluxDB 1.x, by 2.x through the bucket's DBRP mapping, and by 3.x. A bucket with
-    no ledger yet answers with no series.
+    no such measurement yet answers with no series.
     """
     target = client.target  # with its API version resolved
-    # Only our own constant and formatted datetimes go into this query.
+    # Only our own constants and formatted datetimes go into this query.
     influxql = (
-        f'SELECT "object" FROM "{LEDGER_MEASUREMENT}" '  # noqa: S608
+        f'SELECT {columns} FROM "{measurement}" '  # noqa: S608
         f"WHERE time >= '{_rfc3339(start)}' AND time < '{_rfc3339(end)}'"
     )
-    params = {"db": target.bucket, "q": influxql}
+    params = {"db": target.bucket, "q": influxql, "epoch": "s"}
     if target.retention_policy:
         params["rp"] = target.retention_policy
     response = client.request("GET", target, "/query", params)
     if response.status >= 300:
         raise _explain(response.status, response.data, target)
-    keys: set[str] = set()
+    rows: list[dict[str, Any]] = []
     for result in orjson.loads(response.data).get("results", []):
         if "error" in result:
             if "database not found" in str(result["error"]):
                 raise DestinationError(f"{target.describe()} not found: {result['error']}")
             raise DestinationError(f"ledger query on {target.describe()} failed: {result['error']}")
         for series in result.get("series", []):
-            column = series["columns"].index("object")
-            keys.update(row[column] for row in series["values"])
-    return frozenset(keys)
+            rows.extend(dict(zip(series["columns"], values, strict=True)) for values in series["values"])
+    return rows
+
+
+def loaded_keys(client: InfluxClient, target: InfluxTarget, start: datetime, end: datetime) -> frozenset[str]:
+    """Keys of objects the ledger shows as loaded with key times in `[start, end)`."""
+    return frozenset(row["object"] for row in _select(client, target, '"object"', LEDGER_MEASUREMENT, start, end))
+
+
+def ledger_points(client: InfluxClient, target: InfluxTarget, object_key: str, key_time: datetime) -> int | None:
+    """The points the ledger records for an object, None when the ledger does not show it loaded."""
+    second = key_time.replace(microsecond=0)
+    rows = _select(client, target, '"object", "points"', LEDGER_MEASUREMENT, second, second + timedelta(seconds=1))
+    return next((int(row["points"]) for row in rows if row["object"] == object_key), None)
+
+
+def past_plans(client: InfluxClient, target: InfluxTarget, start: datetime, end: datetime) -> PastPlans:
+    """The ledger and the plan records of `[start, end)`: objects loaded, intervals planned, objects claimed.
+
+    Markers are read from an hour before `start` too, so that an interval that began before the window counts.
+    """
+    planned: list[tuple[datetime, datetime]] = []
+    claims: dict[str, datetime] = {}
+    columns = '"object", "interval_start", "interval_end"'
+    for row in _select(client, target, columns, PLAN_MEASUREMENT, start - _MAX_INTERVAL, end):
+        if row.get("interval_end"):
+            planned.append((_row_time(row["time"]), datetime.fromisoformat(row["interval_end"])))
+        elif row.get("object"):
+            claims[row["object"]] = datetime.fromisoformat(row["interval_start"])
+    return PastPlans(loaded_keys(client, target, start, end), tuple(sorted(planned)), claims)
+
+
+def _row_time(value: int | str) -> datetime:
+    """A row's time: epoch seconds as asked (`epoch=s`), or RFC 3339 from a server that ignores the parameter."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromtimestamp(value, UTC)

@@ -8,10 +8,11 @@ exactly the objects of that hour.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 S3, IAM, CONSOLE = "s3", "iam", "console"
@@ -76,6 +77,22 @@ def month_folders(start: datetime, end: datetime) -> list[str]:
     return folders
 
 
+_STAMP_LENGTH = len("2026-01-31-23-59-59.gz")
+
+
+def key_prefix(key: str) -> str | None:
+    """The part of an audit-log key before its timestamp (`January-2026/S3-media-assets-`), None for other keys.
+
+    Within one such prefix keys sort by time, so the objects of a time window are one contiguous key range.
+    """
+    return key[:-_STAMP_LENGTH] if parse_log_key(key) is not None else None
+
+
+def key_stamp(moment: datetime) -> str:
+    """A moment as the timestamp part of a key (`2026-01-31-23-59-59`): range bounds for a prefix's listing."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d-%H-%M-%S")
+
+
 @dataclass(frozen=True, slots=True)
 class ListedObject:
     """One object as a listing returns it (the fields of S3's ListObjectsV2 that matter here)."""
@@ -106,22 +123,52 @@ def interval_end_for(moment: datetime, start: datetime, length: timedelta) -> da
     return start + (steps + 1) * length
 
 
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PastPlans:
+    """What earlier runs recorded about the look-back window: objects loaded, intervals planned, objects claimed.
+
+    `claims` maps an object key to the start of the interval whose plan took it; `planned` holds the
+    `(start, end)` of every interval whose plan has run (and written its claims).
+    """
+
+    loaded: frozenset[str] = frozenset()
+    planned: tuple[tuple[datetime, datetime], ...] = ()
+    claims: Mapping[str, datetime] = field(default_factory=dict)
+
+    def was_planned(self, moment: datetime) -> bool:
+        """Whether the plan of the interval holding `moment` has run (`planned` sorted by start, as read)."""
+        index = bisect.bisect_right(self.planned, (moment, _LATEST)) - 1
+        return index >= 0 and self.planned[index][0] <= moment < self.planned[index][1]
+
+
 def select_objects(
     objects: Iterable[ListedObject],
     start: datetime,
     end: datetime,
     lookback: timedelta,
     late_margin: timedelta,
-    loaded: frozenset[str] = frozenset(),
+    past: PastPlans | None = None,
 ) -> Selection:
     """Choose the objects the run of `[start, end)` loads.
 
     Own objects are those whose key timestamp lies in the interval; a rerun always reloads them, and identical points
-    overwrite. Late objects are those of the `lookback` before `start` that reached the bucket after their own
-    interval had ended (less `late_margin`, which covers uploads still in flight when their own run listed) and that
-    the load ledger does not show as loaded: each is loaded by the first later run that sees it.
+    overwrite. An object of the `lookback` before `start` that the ledger does not show as loaded is late when:
+
+    * its own interval was planned and that plan did not claim it (it reached the bucket after that plan listed), and
+      no other run's plan claimed it since; or this interval's plan claimed it before (a rerun takes it again);
+    * its own interval has no plan record but ledger points (an earlier version loaded it) and it reached the bucket
+      after that interval ended, less `late_margin` (uploads still in flight when the interval ended).
+
+    An interval with no plan record and nothing loaded is left to its own run, which takes its objects as its own
+    whenever it plans: so however many runs are active, and in whatever order they plan, a run never takes as late
+    what another run loads.
     """
+    past = past or PastPlans()
     length = end - start
+    loaded_before = _intervals_loaded_before(past, start, length)
     own: list[tuple[LogKey, ListedObject]] = []
     late: list[tuple[LogKey, ListedObject]] = []
     not_audit, outside = 0, 0
@@ -141,8 +188,8 @@ def select_objects(
             own.append((log_key, listed))
         elif (
             start - lookback <= stamp < start
-            and listed.key not in loaded
-            and listed.last_modified >= interval_end_for(stamp, start, length) - late_margin
+            and listed.key not in past.loaded
+            and _is_late(listed, stamp, start, length, late_margin, past, loaded_before)
         ):
             late.append((log_key, listed))
         else:
@@ -150,6 +197,43 @@ def select_objects(
     own.sort(key=lambda pair: pair[0].key)
     late.sort(key=lambda pair: pair[0].key)
     return Selection(own, late, not_audit, outside, listed_by_kind)
+
+
+def _is_late(
+    listed: ListedObject,
+    stamp: datetime,
+    start: datetime,
+    length: timedelta,
+    late_margin: timedelta,
+    past: PastPlans,
+    loaded_before: set[datetime],
+) -> bool:
+    claimed_by = past.claims.get(listed.key)
+    if claimed_by is not None:
+        return claimed_by == start
+    if past.was_planned(stamp):
+        return True
+    own_end = interval_end_for(stamp, start, length)
+    return own_end in loaded_before and listed.last_modified >= own_end - late_margin
+
+
+def _intervals_loaded_before(past: PastPlans, start: datetime, length: timedelta) -> set[datetime]:
+    """Ends of the intervals that show ledger points but no plan record: loaded by a version that kept no plans."""
+    ends = set()
+    for key in past.loaded:
+        log_key = parse_log_key(key)
+        if log_key is not None and not past.was_planned(log_key.timestamp):
+            ends.add(interval_end_for(log_key.timestamp, start, length))
+    return ends
+
+
+def late_candidates(objects: Iterable[ListedObject], start: datetime, lookback: timedelta) -> bool:
+    """Whether any listed object lies in the look-back window (only then is the ledger worth asking)."""
+    for listed in objects:
+        log_key = parse_log_key(listed.key)
+        if log_key is not None and start - lookback <= log_key.timestamp < start:
+            return True
+    return False
 
 
 def balanced_groups(items: Sequence[tuple[str, int]], max_groups: int) -> list[list[str]]:
@@ -168,3 +252,16 @@ def balanced_groups(items: Sequence[tuple[str, int]], max_groups: int) -> list[l
         groups[lightest].append(name)
         totals[lightest] += size
     return [sorted(group) for group in groups]
+
+
+def byte_groups(items: Sequence[tuple[str, int]], target_bytes: int, max_groups: int) -> list[list[str]]:
+    """Split `(name, size)` items into as many groups as their total size needs at `target_bytes` a group.
+
+    Each group is one parse and one load task: an interval of small objects is a single pair of tasks (task start-up
+    costs seconds), while a large one still spreads over up to `max_groups` workers, balanced by size.
+    """
+    if target_bytes < 1:
+        raise ValueError("target_bytes must be at least 1")
+    total = sum(size for _, size in items)
+    wanted = max(1, -(-total // target_bytes))
+    return balanced_groups(items, min(wanted, max_groups))

@@ -11,18 +11,22 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.encode import ObjectCounts, QuarantinedLine, encode_lines
-from include.lyve_audit.errors import ObjectMissing, TooManyBadLines
+from include.lyve_audit.errors import ObjectMissing, StagedFileMissing, TooManyBadLines
 from include.lyve_audit.influx import (
     DEFAULT_BATCH_BYTES,
+    ClaimedObject,
+    InfluxClient,
     InfluxTarget,
     LedgerRecord,
     ledger_line,
-    loaded_keys,
+    ledger_points,
     open_client,
+    past_plans,
+    plan_lines,
     write_batches,
     write_lines,
 )
@@ -30,7 +34,11 @@ from include.lyve_audit.keys import (
     KINDS,
     ListedObject,
     LogKey,
-    balanced_groups,
+    PastPlans,
+    byte_groups,
+    key_prefix,
+    key_stamp,
+    late_candidates,
     month_folders,
     parse_log_key,
     select_objects,
@@ -40,6 +48,11 @@ from include.lyve_audit.schema import S3_LINE_ENCODER
 from include.lyve_audit.stage import StagePath, read_staged, safe_name, staged_path, write_quarantine, write_staged
 
 log = logging.getLogger(__name__)
+
+
+DEFAULT_GROUP_BYTES = 256 << 20
+"""Gzip'd bytes per parse/load task: about 2 million S3 entries, a minute or two of writing; smaller intervals are
+one task pair, since a task's start-up costs seconds."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,65 @@ class Settings:
     include_message: bool = True
     max_bad_ratio: float = 0.01
     batch_bytes: int = DEFAULT_BATCH_BYTES
+    group_bytes: int = DEFAULT_GROUP_BYTES
+    prefix_discovery: timedelta = timedelta(hours=12)
+
+
+class PlanLedger(Protocol):
+    """What planning needs of InfluxDB: read what earlier runs recorded, and record this plan."""
+
+    def past(self, start: datetime, end: datetime) -> PastPlans: ...
+
+    def record(self, lines: list[bytes]) -> None: ...
+
+
+class PrefixCatalog(Protocol):
+    """The key prefixes (`<Month>-<YYYY>/<Kind>-<bucket>-`) last found in each month folder, and when."""
+
+    def known(self, folder: str) -> tuple[datetime, list[str]] | None: ...
+
+    def remember(self, folder: str, discovered_at: datetime, prefixes: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RangeListing:
+    """Listing a window by key ranges: `list_range(prefix, start_after, stop_at)` yields the keys of a prefix after
+    `start_after`, stopping before the first key at or past `stop_at`; prefixes come from `catalog`."""
+
+    list_range: Callable[[str, str, str], Iterable[ListedObject]]
+    catalog: PrefixCatalog
+    now: datetime
+
+
+def list_window(
+    list_prefix: Callable[[str], Iterable[ListedObject]],
+    folders: list[str],
+    window_start: datetime,
+    end: datetime,
+    ranges: RangeListing | None,
+    discovery: timedelta,
+) -> list[ListedObject]:
+    """The objects of `folders` whose keys may lie in `[window_start, end)`.
+
+    A folder whose prefixes were found less than `discovery` ago is listed prefix by prefix from the window's start
+    (LIST requests in proportion to prefixes and window, not to the month's keys); otherwise it is listed whole and
+    its prefixes remembered, so a new logged bucket is found within `discovery` (kept below the look-back, so its
+    first objects are then still taken as late).
+    """
+    listed: list[ListedObject] = []
+    for folder in folders:
+        known = ranges.catalog.known(folder) if ranges is not None else None
+        if ranges is None or known is None or ranges.now - known[0] >= discovery:
+            whole = list(list_prefix(folder))
+            if ranges is not None:
+                prefixes = sorted({prefix for item in whole if (prefix := key_prefix(item.key)) is not None})
+                ranges.catalog.remember(folder, ranges.now, prefixes)
+            listed.extend(whole)
+            continue
+        first, stop = key_stamp(window_start), key_stamp(end)
+        for prefix in known[1]:
+            listed.extend(ranges.list_range(prefix, prefix + first, prefix + stop))
+    return listed
 
 
 def plan_interval(
@@ -59,21 +131,30 @@ def plan_interval(
     start: datetime,
     end: datetime,
     settings: Settings,
-    ledger: Callable[[datetime, datetime], frozenset[str]],
+    ledger: PlanLedger,
+    run_id: str,
+    ranges: RangeListing | None = None,
 ) -> dict[str, Any]:
-    """List the month folders the interval and its look-back touch, and group the objects to load.
+    """List the objects the interval and its look-back may hold, choose and group them, record the plan.
 
-    The ledger is asked only when late candidates exist, so an ordinary hour costs one listing per folder.
+    The ledger is read only when the look-back holds objects. The plan record (what this interval claimed) is written
+    before the plan returns, so a later interval's plan never takes this run's objects as late.
     """
-    listed: list[ListedObject] = []
-    for folder in month_folders(start - settings.lookback, end):
-        listed.extend(list_prefix(folder))
-    selection = select_objects(listed, start, end, settings.lookback, settings.late_margin)
-    if selection.late:
-        loaded = ledger(start - settings.lookback, start)
-        selection = select_objects(listed, start, end, settings.lookback, settings.late_margin, loaded)
+    folders = month_folders(start - settings.lookback, end)
+    discovery = min(settings.prefix_discovery, settings.lookback / 2)
+    listed = list_window(list_prefix, folders, start - settings.lookback, end, ranges, discovery)
+    past = ledger.past(start - settings.lookback, start) if late_candidates(listed, start, settings.lookback) else None
+    selection = select_objects(listed, start, end, settings.lookback, settings.late_margin, past)
+    ledger.record(
+        plan_lines(
+            start,
+            end,
+            run_id,
+            (ClaimedObject(key.key, key.kind, key.logged_bucket, key.timestamp) for key, _ in selection.selected),
+        )
+    )
     chosen = {pair[1].key: pair[1] for pair in selection.selected}
-    groups = balanced_groups([(key, obj.size) for key, obj in chosen.items()], settings.max_groups)
+    groups = byte_groups([(key, obj.size) for key, obj in chosen.items()], settings.group_bytes, settings.max_groups)
     return {
         "groups": [[_describe(chosen[key]) for key in group] for group in groups],
         "counts": {
@@ -83,8 +164,17 @@ def plan_interval(
             "own": len(selection.own),
             "late": len(selection.late),
             "listed_by_kind": selection.listed_by_kind,
+            "own_by_kind": _by_kind(selection.own),
+            "late_by_kind": _by_kind(selection.late),
         },
     }
+
+
+def _by_kind(pairs: list[tuple[LogKey, ListedObject]]) -> dict[str, int]:
+    counts = dict.fromkeys(KINDS, 0)
+    for log_key, _ in pairs:
+        counts[log_key.kind] += 1
+    return counts
 
 
 def _describe(listed: ListedObject) -> dict[str, Any]:
@@ -164,7 +254,8 @@ def load_staged(
 ) -> list[dict[str, Any]]:
     """Write each staged object, then its ledger point, then delete the staged file; returns per-object counts.
 
-    The staged batches are posted as they were written (batch size and compression were settled at parse time).
+    Safe to retry or clear at any time: a staged file that exists is written (again: points rewrite in place); one that
+    is gone was deleted by an earlier try after its ledger point, which the ledger confirms (nothing is written twice).
     """
     results: list[dict[str, Any]] = []
     with open_client(target) as client:
@@ -172,6 +263,10 @@ def load_staged(
             if ref.get("missing"):
                 continue  # gone before it was read: counted by the report, nothing staged
             path = open_stage(ref["stage"])
+            if not path.exists():
+                written = _written_by_an_earlier_try(client, target, ref)
+                results.append({"key": ref["key"], "kind": ref["kind"], "written": written, "earlier_try": True})
+                continue
             written = write_batches(client, target, read_staged(path))
             record = LedgerRecord(
                 object_key=ref["key"],
@@ -190,23 +285,47 @@ def load_staged(
     return results
 
 
-def ledger_reader(target: InfluxTarget) -> Callable[[datetime, datetime], frozenset[str]]:
-    """A ledger look-up bound to a target, for `plan_interval`."""
+def _written_by_an_earlier_try(client: InfluxClient, target: InfluxTarget, ref: dict[str, Any]) -> int:
+    """A staged file is gone: an earlier try of this run loaded it when the ledger shows the object (its points are
+    this run's writes), else only parsing again helps."""
+    points = ledger_points(client, target, ref["key"], datetime.fromisoformat(ref["key_time"]))
+    if points is not None:
+        log.info("%s: loaded by an earlier try (the ledger shows %d points); nothing to write", ref["key"], points)
+        return points
+    raise StagedFileMissing(
+        f"{ref['key']}: its staged file {ref['stage']} is gone and the ledger does not show the object loaded; "
+        "clear this run's parse_objects task with its downstream tasks to parse it again"
+    )
 
-    def read(start: datetime, end: datetime) -> frozenset[str]:
-        with open_client(target) as client:
-            return loaded_keys(client, target, start, end)
 
-    return read
+@dataclass(frozen=True)
+class InfluxPlanLedger:
+    """The plan ledger kept in the InfluxDB bucket the points go to (`lyve-pipeline` and `lyve-pipeline-plan`)."""
+
+    target: InfluxTarget
+
+    def past(self, start: datetime, end: datetime) -> PastPlans:
+        with open_client(self.target) as client:
+            return past_plans(client, self.target, start, end)
+
+    def record(self, lines: list[bytes]) -> None:
+        with open_client(self.target) as client:
+            write_lines(client, self.target, lines)
 
 
 def summarize(
     plan_counts: dict[str, Any], parsed: list[list[dict[str, Any]]], loaded: list[list[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """Per-kind counts of a run: objects listed/selected/loaded, entries parsed/bad/duplicate, points written."""
+    """Per-kind counts of a run: objects listed/own/late/selected/loaded, entries parsed/bad/duplicate, points written.
+
+    Points written count this run's writes only: an object an earlier try had loaded adds none, so the points written
+    over all runs' reports equal the entries when each object is loaded once.
+    """
     by_kind: dict[str, dict[str, int]] = {
         kind: {
             "objects_listed": plan_counts["listed_by_kind"].get(kind, 0),
+            "objects_own": plan_counts.get("own_by_kind", {}).get(kind, 0),
+            "objects_late": plan_counts.get("late_by_kind", {}).get(kind, 0),
             "objects_selected": 0,
             "objects_loaded": 0,
             "entries_parsed": 0,

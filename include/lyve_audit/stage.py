@@ -40,6 +40,10 @@ class StagePath(Protocol):
 
     def exists(self) -> bool: ...
 
+    def iterdir(self) -> Iterator[Self]: ...
+
+    def rmdir(self) -> None: ...
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -55,6 +59,22 @@ def staged_path(root: StagePath, run_key: str, object_key: str) -> StagePath:
     folder = root / safe_name(run_key)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{safe_name(object_key)}.lpb"
+
+
+def remove_run_stage(root: StagePath, run_key: str) -> int:
+    """Delete what is left in a finished run's staging folder (files of earlier tries); returns how many files."""
+    folder = root / safe_name(run_key)
+    if not folder.exists():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        path.unlink(missing_ok=True)
+        removed += 1
+    try:
+        folder.rmdir()
+    except OSError:  # object stores have no folders to remove, or another try is staging into it again
+        pass
+    return removed
 
 
 def write_staged(path: StagePath, lines: Iterable[str], batch_bytes: int) -> int:

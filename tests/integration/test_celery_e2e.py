@@ -159,10 +159,8 @@ def test_backfill_on_two_celery_workers_loads_exactly(
         stage=tmp_path / "unused-stage",
         extra_variables={
             "lyve_max_parallel_groups": str(MAX_GROUPS),
-            # Every object was uploaded just now, long after its hour: with a look-back, concurrent backfill runs
-            # would each take their neighbours' objects as late ones and load them again (the same points, so no
-            # count changes, but double work that would blur the 1 vs 2 worker figure).
-            "lyve_lookback_hours": "0",
+            # Groups of at least one byte: every hour spreads over MAX_GROUPS parse/load pairs, as a big hour would.
+            "lyve_group_bytes": "1",
         },
     )
     env["AIRFLOW_VAR_LYVE_STAGE_PATH"] = f"s3://lyve_cloud@{stage_bucket}/stage"

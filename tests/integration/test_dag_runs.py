@@ -193,3 +193,46 @@ def test_secrets_reach_no_log_xcom_or_staged_byte(deployment: Deployment, capfd:
         assert secret not in output.out and secret not in output.err
         assert not any(secret in value for value in values)
         assert not any(secret.encode() in data for data in files)
+
+
+def test_quarter_hours_across_an_hour_and_a_month_boundary_do_each_object_once(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """15-minute intervals 23:15 → 00:30 across 31 January / 1 February: own objects by key time, one object arriving
+    after its interval was planned is loaded once by the next run, and the points written equal the entries."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("LYVE_AUDIT_INTERVAL_MINUTES", "15")
+    first = datetime(2026, 1, 31, 23, 15, tzinfo=UTC)
+    ends = [first + timedelta(minutes=15 * (index + 1)) for index in range(5)]
+    generated = [
+        item
+        for item in generate(datetime(2026, 1, 31, 23, tzinfo=UTC), 2, seed=15, s3_entries=5)
+        if first <= parse_log_key(item.key).timestamp < ends[-1]  # type: ignore[union-attr]
+    ]
+    late = next(item for item in generated if item.key.endswith("S3-media-assets-2026-01-31-23-39-59.gz"))
+    upload(deployment.s3, deployment.log_bucket, [item for item in generated if item is not late])
+
+    runs = []
+    for end in ends:
+        if end == datetime(2026, 2, 1, 0, 0, tzinfo=UTC):  # after the 23:30–23:45 interval was planned
+            upload(deployment.s3, deployment.log_bucket, [late])
+        runs.append(deployment.run(end))
+    assert deployment.counts() == entries_by_kind(generated)
+    assert deployment.ledger_keys() == sorted(item.key for item in generated)
+
+    with create_session() as session:
+        reports = {
+            row.run_id: XComModel.deserialize_value(row)
+            for row in session.query(XComModel).filter(
+                XComModel.task_id == "report",
+                XComModel.key == "return_value",
+                XComModel.run_id.in_([run.run_id for run in runs]),
+            )
+        }
+    summaries = [reports[run.run_id] for run in runs]
+    written = sum(row["points_written"] for summary in summaries for row in summary["by_kind"].values())
+    assert written == sum(entries_by_kind(generated).values())  # amplification 1.00
+    assert [summary["objects_late"] for summary in summaries] == [0, 0, 1, 0, 0]
+    assert summaries[2]["by_kind"][S3]["objects_late"] == 1

@@ -7,14 +7,17 @@ from the real engine equal the entries: nothing lost, nothing duplicated, every 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,10 @@ from include.lyve_audit import influx
 from include.lyve_audit.demo import GeneratedObject, generate
 from include.lyve_audit.errors import DestinationError, SourceError
 from include.lyve_audit.influx import GzippedBatch, InfluxTarget
-from include.lyve_audit.pipeline import Settings, load_staged, parse_objects, plan_interval
+from include.lyve_audit.pipeline import InfluxPlanLedger, Settings, load_staged, parse_objects, plan_interval
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
 from tests.support.deployment import Deployment, entries_by_kind
+from tests.support.influx_engine import ProxyHandler, free_port
 from tests.support.influx_stub import StubInflux2
 from tests.support.pipeline_env import run_interval, unique_name
 from tests.support.restartable_influx import RestartableInflux
@@ -59,7 +63,8 @@ def parse_hour(deployment: Deployment, run_key: str = "manual__faults") -> list[
     from include import lyve_audit_airflow as glue
 
     bucket = glue.log_bucket()
-    plan = plan_interval(glue.s3_lister(bucket), HOUR_START, HOUR_END, Settings(), lambda *_: frozenset())
+    ledger = InfluxPlanLedger(deployment.target)
+    plan = plan_interval(glue.s3_lister(bucket), HOUR_START, HOUR_END, Settings(), ledger, run_key)
     objects = [described for group in plan["groups"] for described in group]
     quarantine = deployment.stage.parent / "quarantine" / "2026-01-31T22"
     return parse_objects(objects, glue.s3_opener(bucket), deployment.stage, quarantine, run_key, SMALL_BATCHES)
@@ -209,10 +214,12 @@ def test_refused_write_fails_the_load_task_without_retries(
     status: int,
     expected: str,
 ) -> None:
-    """Stub (no InfluxDB 2 here) answering every write with `status`: the DAG run fails, load_points is failed on try 1
-    (AirflowFailException: no retries burnt), 1 request sent, the log names bucket and org and not the token.
+    """Stub (no InfluxDB 2 here) accepting the plan record, then answering every write with `status`: the DAG run
+    fails, load_points is failed on try 1 (AirflowFailException: no retries burnt), 1 load request sent, the log names
+    bucket and org and not the token.
     """
-    server = stub([(status, {"Content-Type": "application/json"}, {"code": "x", "message": "refused"})] * 50)
+    refused = (status, {"Content-Type": "application/json"}, {"code": "x", "message": "refused"})
+    server = stub([(204, {}, {}), *[refused] * 50])
     monkeypatch.setenv(
         "AIRFLOW_CONN_INFLUXDB_DEFAULT",
         json.dumps(
@@ -233,10 +240,89 @@ def test_refused_write_fails_the_load_task_without_retries(
     states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
     assert states["load_points"] == ("failed", 1)
     assert states["parse_objects"] == ("success", 1)
-    assert len(server.requests) == 1, "the refused batch is not retried"
+    assert [path.split("?")[0] for _, path, _, _ in server.requests] == ["/api/v2/write"] * 2
+    assert zlib.decompress(server.requests[0][3], wbits=31).startswith(b"lyve-pipeline-plan")
+    assert len(server.requests) == 2, "the plan record, then the refused batch, which is not retried"
     text = output.out + output.err
     assert expected.format(bucket=deployment.database) in text
     assert INFLUX_TOKEN not in text and S3_SECRET_KEY not in text
+
+
+class OverloadedInflux:
+    """The write proxy in front of the real engine, answering the next `overloaded` point writes with 503 (as an
+    overloaded InfluxDB 2 does); plan records pass, so only the load meets the overload."""
+
+    def __init__(self, engine: Any, overloaded: int) -> None:
+        self.overloaded = overloaded
+        self.refused = 0
+        outer = self
+
+        class Handler(ProxyHandler):
+            upstream = ("127.0.0.1", engine.http_port)
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib handler's name
+                length = int(self.headers.get("Content-Length", "0") or 0)
+                body = self.rfile.read(length)
+                self.rfile = io.BufferedReader(io.BytesIO(body))  # type: ignore[assignment]
+                plan_record = zlib.decompress(body, wbits=31).startswith(b"lyve-pipeline-plan")
+                if not plan_record and outer.overloaded > 0:
+                    outer.overloaded -= 1
+                    outer.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self._forward("POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_overload_beyond_the_client_retries_is_retried_by_airflow(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write request of the load's first try answered 503 (urllib3 gives up after its retries): load_points
+    ends that try up_for_retry, not failed, and its next try (the endpoint recovered) completes the run exactly.
+    """
+    objects = upload_hour(deployment, seed=51)
+    policy = influx.write_retries
+    monkeypatch.setattr(influx, "write_retries", lambda: policy(total=2, backoff_factor=0.01))  # 1 + 2 retries
+    proxy = OverloadedInflux(deployment.engine, overloaded=3)
+    monkeypatch.setenv("LYVE_AUDIT_RETRY_DELAY_SECONDS", "1")
+    conn = {"conn_type": "influxdb", "host": "127.0.0.1", "port": proxy.port, "schema": "http"}
+    conn["extra"] = {"token": INFLUX_TOKEN, "org": INFLUX_ORG}
+    monkeypatch.setenv("AIRFLOW_CONN_INFLUXDB_DEFAULT", json.dumps(conn))
+    try:
+        run = run_interval(HOUR_END)
+    finally:
+        proxy.close()
+    assert proxy.refused == 3
+    assert run.state == "success"
+    load = next(ti for ti in run.get_task_instances() if ti.task_id == "load_points")
+    # A second try exists only if the first ended up_for_retry: AirflowFailException would have failed the run at try 1.
+    # (Airflow's history keeps an earlier try that ended up_for_retry as "failed".)
+    assert (load.state, load.try_number) == ("success", 2)
+    assert task_history(run.run_id, "load_points") == [(1, "failed")]
+    assert_exact(deployment, objects)
+
+
+def task_history(run_id: str, task_id: str) -> list[tuple[int, str]]:
+    """(try, state) of a task's earlier tries, as Airflow recorded them."""
+    from airflow.models.taskinstancehistory import TaskInstanceHistory
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstanceHistory).filter_by(run_id=run_id, task_id=task_id)
+        return sorted((row.try_number, str(row.state)) for row in rows)
 
 
 # --- 3. S3 faults, through the real S3Hook behind a fault-injecting proxy ---------------------------------------------
@@ -382,7 +468,7 @@ def test_worker_killed_mid_load_then_the_retry_is_exact(deployment: Deployment) 
     the task's retry writes everything once more; the counts are exact and each object is once in the ledger.
     """
     objects = upload_hour(deployment, seed=41, s3_entries=120)
-    refs = parse_hour(deployment)
+    refs = sorted(parse_hour(deployment), key=lambda ref: -ref["size"])  # a large object first: killed inside it
     killed = run_worker(
         {"step": "load", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "refs": refs, "kill_after": 4}
     )
@@ -410,9 +496,8 @@ def test_worker_killed_mid_parse_then_the_rerun_is_exact(deployment: Deployment,
     from include import lyve_audit_airflow as glue
 
     objects = upload_hour(deployment, seed=42, s3_entries=120)
-    plan = plan_interval(
-        glue.s3_lister(deployment.log_bucket), HOUR_START, HOUR_END, Settings(), lambda *_: frozenset()
-    )
+    ledger = InfluxPlanLedger(deployment.target)
+    plan = plan_interval(glue.s3_lister(deployment.log_bucket), HOUR_START, HOUR_END, Settings(), ledger, "manual__a")
     described = [item for group in plan["groups"] for item in group]
     killed = run_worker(
         {"step": "parse", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "objects": described}

@@ -139,7 +139,13 @@ def test_hostile_values_from_the_log_stay_in_their_own_point(deployment: Deploym
         ("s3", "iam", "console"), len(HOSTILE)
     )
     measurements = deployment.engine.query("SHOW MEASUREMENTS", deployment.database)[0]["values"]
-    assert sorted(row[0] for row in measurements) == ["audit-01", "console-01", "iam-01", "lyve-pipeline"]
+    assert sorted(row[0] for row in measurements) == [
+        "audit-01",
+        "console-01",
+        "iam-01",
+        "lyve-pipeline",
+        "lyve-pipeline-plan",
+    ]
     for name in builders:
         rows = sorted(deployment.rows(name), key=lambda row: row["time"])
         assert len(rows) == len(HOSTILE), name

@@ -131,6 +131,41 @@ class ClusterError(RuntimeError):
     """The deployment did not get where the test waited for it to get (with the evidence in the message)."""
 
 
+def _shared_env(
+    postgres: Postgres, database: str, api_port: int, dags_folder: Path, project_root: Path
+) -> dict[str, str]:
+    """What every component of a test deployment shares, whatever its executor."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AIRFLOW_", "AIRFLOW__", "LYVE_AUDIT_")) and key != "PYTHONPATH"
+    }
+    db_url = postgres.sqlalchemy_url(database)
+    env.update(
+        {
+            "PYTHONPATH": str(project_root),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # A short loop keeps the test fast; production keeps the defaults.
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # The task supervisor notices a finished task only at its next wake-up, at most this often (default
+            # 5 s): with dozens of short tasks that idle time would dominate the test's runtime.
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        }
+    )
+    return env
+
+
 @dataclass
 class AirflowCluster:
     """An Airflow deployment on this machine: one control plane (api-server, scheduler, dag-processor) and workers.
@@ -162,41 +197,36 @@ class AirflowCluster:
         project_root: Path,
     ) -> AirflowCluster:
         """The settings every component shares; add connections and Variables to `env` before starting any."""
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("AIRFLOW_", "AIRFLOW__", "LYVE_AUDIT_")) and key != "PYTHONPATH"
-        }
+        env = _shared_env(postgres, database, api_port, dags_folder, project_root)
         db_url = postgres.sqlalchemy_url(database)
         env.update(
             {
-                "PYTHONPATH": str(project_root),
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
                 "AIRFLOW__CELERY__BROKER_URL": broker_url,
                 # Every Redis key of this deployment (queues, worker broadcasts) under a prefix of its own, so that
                 # another deployment on the same Redis DB neither takes its tasks nor talks to its workers.
                 "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker_prefix,
                 # With the driver named: a bare postgresql:// means psycopg 3 to SQLAlchemy 2.1.
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{db_url}",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-                # A short loop keeps the test fast; production keeps the defaults.
-                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-                "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                # The task supervisor notices a finished task only at its next wake-up, at most this often (default
-                # 5 s): with dozens of short tasks that idle time would dominate the test's runtime.
-                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             }
         )
+        return cls(root, env, postgres, database, api_port)
+
+    @classmethod
+    def local(
+        cls,
+        root: Path,
+        *,
+        postgres: Postgres,
+        database: str,
+        api_port: int,
+        dags_folder: Path,
+        project_root: Path,
+        parallelism: int = 4,
+    ) -> AirflowCluster:
+        """A LocalExecutor deployment: the scheduler runs the tasks itself, at most `parallelism` at once."""
+        env = _shared_env(postgres, database, api_port, dags_folder, project_root)
+        env.update({"AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__PARALLELISM": str(parallelism)})
         return cls(root, env, postgres, database, api_port)
 
     # -- processes -------------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from include.lyve_audit.demo import GeneratedObject
 from include.lyve_audit.influx import InfluxTarget
 from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
 from include.lyve_audit.pipeline import (
+    InfluxPlanLedger,
     Settings,
-    ledger_reader,
     load_staged,
     parse_objects,
     plan_interval,
@@ -48,8 +48,8 @@ def run_steps(
     settings = settings or Settings()
     start = end - HOUR
     bucket = glue.log_bucket()
-    plan = plan_interval(glue.s3_lister(bucket), start, end, settings, ledger_reader(target))
-    quarantine = stage.parent / "quarantine" / start.strftime("%Y-%m-%dT%H")
+    plan = plan_interval(glue.s3_lister(bucket), start, end, settings, InfluxPlanLedger(target), run_key)
+    quarantine = stage.parent / "quarantine" / start.strftime("%Y-%m-%dT%H%M")
     parsed = [
         parse_objects(group, glue.s3_opener(bucket), stage, quarantine, run_key, settings) for group in plan["groups"]
     ]

@@ -134,7 +134,7 @@ def relay_head(handler: BaseHTTPRequestHandler, response: http.client.HTTPRespon
     handler.end_headers()
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class ProxyHandler(BaseHTTPRequestHandler):
     """Forward requests to the engine; rewrite the InfluxDB 2 write path to the 1.x one."""
 
     upstream: tuple[str, int] = ("127.0.0.1", 8086)
@@ -181,7 +181,7 @@ class V2WriteProxy:
     """A threaded loopback HTTP server that speaks InfluxDB 2's write path in front of the engine."""
 
     def __init__(self, engine: InfluxEngine, port: int | None = None) -> None:
-        handler = type("Handler", (_ProxyHandler,), {"upstream": ("127.0.0.1", engine.http_port)})
+        handler = type("Handler", (ProxyHandler,), {"upstream": ("127.0.0.1", engine.http_port)})
         self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -73,5 +73,8 @@ def test_dag_file_does_no_work_at_parse_time() -> None:
     top_level_imports = {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module} | {
         alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names
     }
-    assert not {name for name in top_level_imports if name.startswith("include")}, "import the package inside tasks"
+    # Only the schedule settings (stdlib only) are read at parse time; everything else is imported inside tasks.
+    parse_time = {name for name in top_level_imports if name.startswith("include")}
+    assert parse_time <= {"include.lyve_audit"}, "import the package inside tasks"
+    assert "from include.lyve_audit import schedule" in source
     assert "Variable.get" not in source and "get_connection" not in source

@@ -12,7 +12,9 @@ from include.lyve_audit.keys import (
     S3,
     ListedObject,
     LogKey,
+    PastPlans,
     balanced_groups,
+    byte_groups,
     interval_end_for,
     month_folders,
     parse_log_key,
@@ -105,7 +107,7 @@ def test_interval_edges_belong_to_the_interval_that_starts_there() -> None:
         listed("January-2026/notes.txt", utc(2026, 1, 10, 13)),
     ]
     loaded = frozenset({"January-2026/IAM-2026-01-10-12-59-59.gz"})
-    selection = select_objects(objects, START, END, LOOKBACK, MARGIN, loaded)
+    selection = select_objects(objects, START, END, LOOKBACK, MARGIN, PastPlans(loaded=loaded))
     assert [log_key.key for log_key, _ in selection.own] == [
         "January-2026/IAM-2026-01-10-13-00-00.gz",
         "January-2026/IAM-2026-01-10-13-59-59.gz",
@@ -115,18 +117,30 @@ def test_interval_edges_belong_to_the_interval_that_starts_there() -> None:
     assert selection.listed_by_kind == {S3: 0, IAM: 4, CONSOLE: 0}
 
 
-def test_late_objects_are_taken_once_by_a_later_run() -> None:
+def test_intervals_loaded_by_an_earlier_version_go_by_arrival() -> None:
+    """No plan record, but ledger points (the version before plan records loaded the hour): the arrival rule."""
     late_key = "January-2026/S3-b-2026-01-10-11-20-00.gz"
+    loaded_then = frozenset({"January-2026/S3-b-2026-01-10-11-00-00.gz"})
     objects = [
         listed(late_key, utc(2026, 1, 10, 13, 30)),  # its hour ended at 12:00; it arrived at 13:30
         listed("January-2026/S3-b-2026-01-10-11-40-00.gz", utc(2026, 1, 10, 11, 44, 59)),  # on time: never late
         listed("January-2026/S3-b-2026-01-10-11-59-00.gz", utc(2026, 1, 10, 11, 50)),  # within the margin: late
         listed("January-2026/S3-b-2026-01-09-12-00-00.gz", utc(2026, 1, 10, 13, 30)),  # older than the look-back
     ]
-    first = select_objects(objects, START, END, LOOKBACK, MARGIN)
+    first = select_objects(objects, START, END, LOOKBACK, MARGIN, PastPlans(loaded=loaded_then))
     assert [log_key.key for log_key, _ in first.late] == [late_key, "January-2026/S3-b-2026-01-10-11-59-00.gz"]
-    again = select_objects(objects, START, END, LOOKBACK, MARGIN, loaded=frozenset({late_key}))
+    again = select_objects(objects, START, END, LOOKBACK, MARGIN, PastPlans(loaded=loaded_then | {late_key}))
     assert [log_key.key for log_key, _ in again.late] == ["January-2026/S3-b-2026-01-10-11-59-00.gz"]
+
+
+def test_an_interval_not_planned_yet_is_left_to_its_own_run() -> None:
+    """Several runs active: an earlier interval whose plan has not run keeps its objects, however late they arrived."""
+    uploaded_in_one_go = [
+        listed("January-2026/IAM-2026-01-10-12-30-00.gz", utc(2026, 1, 10, 13, 50)),
+        listed("January-2026/S3-b-2026-01-10-11-20-00.gz", utc(2026, 1, 10, 13, 50)),
+    ]
+    selection = select_objects(uploaded_in_one_go, START, END, LOOKBACK, MARGIN, PastPlans(planned=PLANNED[:0]))
+    assert selection.late == [] and selection.outside == 2
 
 
 def test_duplicate_listing_of_a_key_counts_once() -> None:
@@ -155,3 +169,46 @@ def test_balanced_groups_keep_large_objects_apart() -> None:
     assert groups == [["big1", "s1"], ["big2", "s2"]]
     assert balanced_groups([], 8) == []
     assert balanced_groups([("only", 5)], 8) == [["only"]]
+
+
+PLANNED = ((utc(2026, 1, 10, 11), utc(2026, 1, 10, 12)), (utc(2026, 1, 10, 12), utc(2026, 1, 10, 13)))
+
+
+@pytest.mark.parametrize(
+    ("claimed_by", "loaded", "late"),
+    [
+        pytest.param(None, False, True, id="planned-interval-did-not-claim-it: arrived after its plan"),
+        pytest.param(utc(2026, 1, 10, 11), False, False, id="claimed-by-its-own-run: that run loads it"),
+        pytest.param(utc(2026, 1, 10, 12), False, False, id="claimed-late-by-another-run"),
+        pytest.param(START, False, True, id="claimed-by-this-interval-before: a rerun takes it again"),
+        pytest.param(None, True, False, id="in-the-ledger"),
+    ],
+)
+def test_late_objects_of_planned_intervals_go_by_claims(claimed_by: datetime | None, loaded: bool, late: bool) -> None:
+    key = "January-2026/S3-b-2026-01-10-11-20-00.gz"
+    # Uploaded long before this run, as in a catch-up: the arrival time no longer decides anything.
+    objects = [listed(key, utc(2026, 1, 10, 11, 20, 30))]
+    past = PastPlans(
+        loaded=frozenset({key} if loaded else ()),
+        planned=PLANNED,
+        claims={key: claimed_by} if claimed_by else {},
+    )
+    selection = select_objects(objects, START, END, LOOKBACK, MARGIN, past)
+    assert [log_key.key for log_key, _ in selection.late] == ([key] if late else [])
+
+
+@pytest.mark.parametrize(
+    ("sizes", "target", "max_groups", "expected"),
+    [
+        pytest.param([40_000] * 11, 256 << 20, 32, 1, id="an-hour-of-small-objects-is-one-task"),
+        pytest.param([500 << 20] * 20, 256 << 20, 32, 20, id="large-objects-spread"),
+        pytest.param([300 << 20] * 100, 256 << 20, 32, 32, id="capped-by-max-groups"),
+        pytest.param([100, 100, 100], 150, 32, 2, id="rounded-up"),
+        pytest.param([], 150, 32, 0, id="nothing"),
+    ],
+)
+def test_byte_groups_count(sizes: list[int], target: int, max_groups: int, expected: int) -> None:
+    items = [(f"k{index}", size) for index, size in enumerate(sizes)]
+    groups = byte_groups(items, target, max_groups)
+    assert len(groups) == expected
+    assert sorted(name for group in groups for name in group) == sorted(name for name, _ in items)

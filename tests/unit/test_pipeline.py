@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import logging
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -13,8 +14,9 @@ import orjson
 import pytest
 
 from include.lyve_audit.demo import generate
-from include.lyve_audit.keys import ListedObject
+from include.lyve_audit.keys import ListedObject, PastPlans
 from include.lyve_audit.pipeline import (
+    RangeListing,
     Settings,
     TooManyBadLines,
     format_summary,
@@ -27,32 +29,45 @@ from include.lyve_audit.stage import read_staged
 START, END = datetime(2026, 2, 1, 0, tzinfo=UTC), datetime(2026, 2, 1, 1, tzinfo=UTC)
 
 
+@dataclass
+class FakeLedger:
+    """The plan ledger in memory: what `past` was asked and what `record` wrote."""
+
+    plans: PastPlans = field(default_factory=PastPlans)
+    asked: list[tuple[datetime, datetime]] = field(default_factory=list)
+    recorded: list[bytes] = field(default_factory=list)
+
+    def past(self, start: datetime, end: datetime) -> PastPlans:
+        self.asked.append((start, end))
+        return self.plans
+
+    def record(self, lines: list[bytes]) -> None:
+        self.recorded.extend(lines)
+
+
 def test_plan_lists_each_touched_month_and_asks_the_ledger_only_for_late_candidates() -> None:
     listings = {
-        "January-2026/": [
-            ListedObject("January-2026/IAM-2026-01-31-23-30-00.gz", 10, datetime(2026, 1, 31, 23, 30, 10, tzinfo=UTC)),
-        ],
+        "January-2026/": [],
         "February-2026/": [
             ListedObject(f"February-2026/S3-b-2026-02-01-00-{minute:02d}-00.gz", 100 + minute, START)
             for minute in range(0, 60, 5)
         ]
-        + [ListedObject("February-2026/other.csv", 1, START)],
+        + [
+            ListedObject("February-2026/other.csv", 1, START),
+            ListedObject("February-2026/IAM-2026-02-01-01-00-00.gz", 10, END),
+        ],
     }
     asked: list[str] = []
-    ledger_calls: list[tuple[datetime, datetime]] = []
 
     def list_prefix(prefix: str) -> list[ListedObject]:
         asked.append(prefix)
         return listings.get(prefix, [])
 
-    def ledger(start: datetime, end: datetime) -> frozenset[str]:
-        ledger_calls.append((start, end))
-        return frozenset()
-
-    plan = plan_interval(list_prefix, START, END, Settings(max_groups=4), ledger)
+    ledger = FakeLedger()
+    plan = plan_interval(list_prefix, START, END, Settings(max_groups=4, group_bytes=300), ledger, "scheduled__1")
     assert asked == ["January-2026/", "February-2026/"]
-    assert ledger_calls == []
-    assert [len(group) for group in plan["groups"]] == [3, 3, 3, 3]
+    assert ledger.asked == []
+    assert len(plan["groups"]) == 4  # 1,530 bytes at 300 a group would be 6: capped by max_groups
     assert plan["counts"] == {
         "listed": 14,
         "not_audit_logs": 1,
@@ -60,26 +75,37 @@ def test_plan_lists_each_touched_month_and_asks_the_ledger_only_for_late_candida
         "own": 12,
         "late": 0,
         "listed_by_kind": {"s3": 12, "iam": 1, "console": 0},
+        "own_by_kind": {"s3": 12, "iam": 0, "console": 0},
+        "late_by_kind": {"s3": 0, "iam": 0, "console": 0},
     }
     first = plan["groups"][0][0]
     assert set(first) == {"key", "size", "last_modified"}
     orjson.dumps(plan)  # everything in it can go to XCom as JSON
+    # The plan record: one claim per object taken, then the interval's marker.
+    assert len(ledger.recorded) == 13
+    assert ledger.recorded[-1] == (
+        b'lyve-pipeline-plan,kind=interval interval_end="2026-02-01T01:00:00+00:00",objects=12i,'
+        b'run="scheduled__1" 1769904000000000000'
+    )
+    assert ledger.recorded[0].startswith(b"lyve-pipeline-plan,bucket=b,kind=s3 object=")
 
     listings["January-2026/"].append(
         ListedObject("January-2026/IAM-2026-01-31-22-59-30.gz", 10, datetime(2026, 2, 1, 0, 30, tzinfo=UTC))
     )
-    plan = plan_interval(list_prefix, START, END, Settings(max_groups=4), ledger)
-    assert ledger_calls == [(START - timedelta(hours=24), START)]
-    assert plan["counts"]["late"] == 1
+    ledger.plans = PastPlans(planned=((datetime(2026, 1, 31, 22, tzinfo=UTC), datetime(2026, 1, 31, 23, tzinfo=UTC)),))
+    plan = plan_interval(list_prefix, START, END, Settings(max_groups=4), ledger, "scheduled__1")
+    assert ledger.asked == [(START - timedelta(hours=24), START)]
+    assert plan["counts"]["late"] == 1 and plan["counts"]["late_by_kind"]["iam"] == 1
+    assert len(plan["groups"]) == 1  # 1 KB of objects: one parse and one load task
 
 
 def test_two_thousand_objects_stay_under_the_mapping_limit() -> None:
     objects = [
-        ListedObject(f"February-2026/S3-b{index}-2026-02-01-00-{index % 60:02d}-00.gz", 1000, START)
+        ListedObject(f"February-2026/S3-b{index}-2026-02-01-00-{index % 60:02d}-00.gz", 10 << 20, START)
         for index in range(2000)
     ]
     plan = plan_interval(
-        lambda prefix: objects if prefix == "February-2026/" else [], START, END, Settings(), lambda *_: frozenset()
+        lambda prefix: objects if prefix == "February-2026/" else [], START, END, Settings(), FakeLedger(), "r"
     )
     assert len(plan["groups"]) == 32
     assert sum(len(group) for group in plan["groups"]) == 2000
@@ -145,9 +171,11 @@ def test_summary_counts_per_kind() -> None:
         "listed": 5,
         "not_audit_logs": 1,
         "outside_interval": 2,
-        "own": 2,
-        "late": 0,
+        "own": 1,
+        "late": 1,
         "listed_by_kind": {"s3": 3, "iam": 1, "console": 0},
+        "own_by_kind": {"s3": 0, "iam": 1, "console": 0},
+        "late_by_kind": {"s3": 1, "iam": 0, "console": 0},
     }
     parsed = [
         [{"kind": "s3", "entries": 10, "bad": 1, "duplicates": 2}],
@@ -157,6 +185,8 @@ def test_summary_counts_per_kind() -> None:
     summary = summarize(plan_counts, parsed, loaded)
     assert summary["by_kind"]["s3"] == {
         "objects_listed": 3,
+        "objects_own": 0,
+        "objects_late": 1,
         "objects_selected": 1,
         "objects_loaded": 1,
         "entries_parsed": 10,
@@ -166,5 +196,63 @@ def test_summary_counts_per_kind() -> None:
     }
     assert summary["by_kind"]["console"]["objects_listed"] == 0
     table = format_summary(summary)
-    assert table.splitlines()[1].split() == ["s3", "3", "1", "1", "10", "1", "2", "7"]
+    assert table.splitlines()[1].split() == ["s3", "3", "0", "1", "1", "1", "10", "1", "2", "7"]
     assert "1 keys that are not audit logs, 2 objects of other intervals" in table
+
+
+@dataclass
+class MemoryCatalog:
+    entries: dict[str, tuple[datetime, list[str]]] = field(default_factory=dict)
+
+    def known(self, folder: str) -> tuple[datetime, list[str]] | None:
+        return self.entries.get(folder)
+
+    def remember(self, folder: str, discovered_at: datetime, prefixes: list[str]) -> None:
+        self.entries[folder] = (discovered_at, prefixes)
+
+
+def test_known_prefixes_are_listed_from_the_window_start_and_a_new_bucket_is_found_by_the_next_discovery() -> None:
+    keys = [
+        f"February-2026/S3-{bucket}-{(START - timedelta(hours=hours)).strftime('%Y-%m-%d-%H-%M-%S')}.gz"
+        for bucket in ("a", "a-b")
+        for hours in range(-1, 30)
+    ] + ["February-2026/IAM-2026-02-01-00-30-00.gz", "February-2026/notes.txt"]
+    folder = [ListedObject(key, 10, START) for key in sorted(keys)]
+    full_lists: list[str] = []
+    ranges_asked: list[tuple[str, str, str]] = []
+
+    def list_prefix(prefix: str) -> list[ListedObject]:
+        full_lists.append(prefix)
+        return [item for item in folder if item.key.startswith(prefix)]
+
+    def list_range(prefix: str, start_after: str, stop_at: str) -> list[ListedObject]:
+        ranges_asked.append((prefix, start_after, stop_at))
+        return [item for item in folder if item.key.startswith(prefix) and start_after < item.key < stop_at]
+
+    catalog = MemoryCatalog()
+    settings = Settings(max_groups=4)
+    chosen = []
+    for hours_later in (0, 1, 13):
+        ranges = RangeListing(list_range, catalog, START + timedelta(hours=hours_later))
+        plan = plan_interval(list_prefix, START, END, settings, FakeLedger(), "r", ranges)
+        chosen.append(sorted(item["key"] for group in plan["groups"] for item in group))
+    # First plan: no prefixes known, both folders listed whole and their prefixes kept.
+    assert full_lists[:2] == ["January-2026/", "February-2026/"]
+    assert catalog.entries["February-2026/"][1] == [
+        "February-2026/IAM-",
+        "February-2026/S3-a-",
+        "February-2026/S3-a-b-",
+    ]
+    # An hour later: one ranged listing per known prefix (January has none), from the look-back's start.
+    assert ranges_asked == [
+        (
+            f"February-2026/{kind}",
+            f"February-2026/{kind}2026-01-31-00-00-00",
+            f"February-2026/{kind}2026-02-01-01-00-00",
+        )
+        for kind in ("IAM-", "S3-a-", "S3-a-b-")
+    ]
+    assert chosen[0] == chosen[1]  # the same objects as with the full listing
+    # 13 hours on (past half the look-back): the folders are listed whole again, so a new bucket would be found.
+    assert full_lists == ["January-2026/", "February-2026/"] * 2
+    assert chosen[2] == chosen[0]
