@@ -95,18 +95,25 @@ def _refused(error: ClientError, what: str) -> SourceError:
     )
 
 
+@contextmanager
+def _listing_refusals(bucket: str, prefix: str) -> Iterator[None]:
+    """A refused listing fails with the bucket, prefix and connection named; other errors stay retryable."""
+    try:
+        yield
+    except ClientError as error:
+        if _error_code(error) in _REFUSED:
+            raise _refused(error, f"listing bucket {bucket!r} prefix {prefix!r}") from None
+        raise
+
+
 def s3_lister(bucket: str) -> Callable[[str], Iterator[ListedObject]]:
     """List a prefix with S3Hook's paginated metadata listing (botocore retries: connection extra `config_kwargs`)."""
     hook = S3Hook(aws_conn_id=S3_CONN_ID)
 
     def list_prefix(prefix: str) -> Iterator[ListedObject]:
-        try:
+        with _listing_refusals(bucket, prefix):
             for item in hook.iter_file_metadata(prefix=prefix, bucket_name=bucket):
                 yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"])
-        except ClientError as error:
-            if _error_code(error) in _REFUSED:
-                raise _refused(error, f"listing bucket {bucket!r} prefix {prefix!r}") from None
-            raise
 
     return list_prefix
 
@@ -117,16 +124,12 @@ def s3_range_lister(bucket: str) -> Callable[[str, str, str], Iterator[ListedObj
 
     def list_range(prefix: str, start_after: str, stop_at: str) -> Iterator[ListedObject]:
         paginator = hook.get_conn().get_paginator("list_objects_v2")
-        try:
+        with _listing_refusals(bucket, prefix):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix, StartAfter=start_after):
                 for item in page.get("Contents", []):
                     if item["Key"] >= stop_at:
                         return
                     yield ListedObject(item["Key"], int(item["Size"]), item["LastModified"])
-        except ClientError as error:
-            if _error_code(error) in _REFUSED:
-                raise _refused(error, f"listing bucket {bucket!r} prefix {prefix!r}") from None
-            raise
 
     return list_range
 
