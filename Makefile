@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTENSION := build/.s3_line-built
 PROVIDER := $(VENV)/.provider-installed
 
 .PHONY: test lint unit integration engine browser venv demo bench clean run stop screenshot
@@ -32,7 +31,7 @@ browser:
 		echo "installing Debian's chromium for the UI test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-venv: $(STAMP) $(EXTENSION) $(PROVIDER)
+venv: $(STAMP) $(PROVIDER)
 
 # The whole pipeline on this machine (local S3 with demo logs, InfluxDB, Airflow on SQLite); `make stop` stops it.
 run: engine $(STAMP) $(PROVIDER)
@@ -56,12 +55,6 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-# The compiled S3 line encoder (include/lyve_audit/_s3_line.pyx), built in place; without it the package runs its
-# pure-Python path, which writes the same bytes.
-$(EXTENSION): include/lyve_audit/_s3_line.pyx setup.py $(STAMP)
-	$(BIN)/python setup.py -q build_ext --inplace
-	touch $(EXTENSION)
-
 # A benchmark, not a test (several minutes): floors, parse + encode, naive, sink, end to end, peak RSS; one table.
 bench: engine venv
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench
@@ -70,5 +63,4 @@ demo: venv
 	$(BIN)/python -m include.lyve_audit generate --out demo-logs --start $$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z) --hours 6
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build include/lyve_audit/_s3_line.c include/lyve_audit/_s3_line.*.so \
-		*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

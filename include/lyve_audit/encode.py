@@ -6,10 +6,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
-from include.lyve_audit.parse import BadLine, Line, ObjectReadError, check_storable, decode_entry
-from include.lyve_audit.schema import PARTS, USUAL_PARTS
+from include.lyve_audit.parse import BadLine, Line, ObjectReadError
+from include.lyve_audit.schema import LINE_PARTS
 
 QUARANTINE_TEXT_LIMIT = 2048
 
@@ -118,20 +116,6 @@ class PointTimes:
         return sum(len(slots) for slots in self._buckets.values())
 
 
-def _decode_error(raw: bytes) -> BadLine:
-    """The BadLine `decode_entry` gives for a line orjson refused (one place words the reason)."""
-    try:
-        decode_entry(raw)
-    except BadLine as error:
-        return error
-    return BadLine("not JSON")
-
-
-def _no_usual_parts(raw: bytes, include_message: bool) -> None:
-    """For kinds without a fast path: every line takes the general one."""
-    return None
-
-
 def encode_lines(
     lines: Iterable[Line],
     kind: str,
@@ -144,35 +128,23 @@ def encode_lines(
 
     An unreadable tail of the object (ObjectReadError from `lines`: truncated, not gzip) is one more bad line, after
     every line before it has been encoded. This is the per-entry hot loop: parts come as a tuple, not an
-    EncodedEntry, the usual free slot of `PointTimes` is taken inline, and counts are kept in locals and added to
+    dataclass, the usual free slot of `PointTimes` is taken inline, and counts are kept in locals and added to
     `counts` as the generator ends (or is closed).
     """
-    parts = PARTS[kind]
-    usual_parts = USUAL_PARTS.get(kind, _no_usual_parts)
+    line_parts = LINE_PARTS[kind]
     times = PointTimes()
     buckets = times._buckets
-    loads = orjson.loads
     entries = points = number = 0
     try:
         for number, raw in lines:
             entries += 1
-            usual = usual_parts(raw, include_message)
-            if usual is not None:
-                series, fields, time_ns = usual
-            else:
-                try:
-                    entry = loads(raw)
-                    if entry.__class__ is not dict:
-                        entry = decode_entry(raw)  # raises BadLine with its reason
-                    series, fields, time_ns = parts(entry, raw.decode("utf-8"), include_message)
-                    check_storable(series, time_ns)
-                except (BadLine, UnicodeDecodeError, RecursionError, orjson.JSONDecodeError) as error:
-                    if isinstance(error, orjson.JSONDecodeError):
-                        error = _decode_error(raw)
-                    counts.bad += 1
-                    text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
-                    quarantine(QuarantinedLine(object_key, number, str(error) or type(error).__name__, text))
-                    continue
+            try:
+                series, fields, time_ns = line_parts(raw, include_message)
+            except BadLine as error:
+                counts.bad += 1
+                text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
+                quarantine(QuarantinedLine(object_key, number, str(error), text))
+                continue
             # PointTimes.assign, inlined for the usual case: a bucket already seen and a free slot.
             index = time_ns >> BUCKET_SHIFT
             slots = buckets.get(index)

@@ -44,7 +44,6 @@ from include.lyve_audit.keys import (
     select_objects,
 )
 from include.lyve_audit.parse import iter_lines
-from include.lyve_audit.schema import S3_LINE_ENCODER
 from include.lyve_audit.stage import StagePath, read_staged, safe_name, staged_path, write_quarantine, write_staged
 
 log = logging.getLogger(__name__)
@@ -204,7 +203,6 @@ def parse_objects(
     """
     refs: list[dict[str, Any]] = []
     too_bad: list[str] = []
-    log.info("S3 API lines of the usual shape: %s encoder", S3_LINE_ENCODER)
     for described in objects:
         key = described["key"]
         log_key = parse_log_key(key)

@@ -2,7 +2,8 @@
 
 - S3 API → `audit-01`, time `auditEntry.time`; tags `auditEntry.api.bucket`, `auditEntry.api.name`,
   `auditEntry.api.statusCode`, `auditEntry.requestHeader.X-Real-Ip` (client IP, port dropped),
-  `serviceAccountCreatorId`, `serviceAccountName`.
+  `serviceAccountCreatorId`, `serviceAccountName`. A bare MinIO entry (no Lyve Cloud wrapper: `time`, `api`, … at
+  the top level) is read as its own `auditEntry`, its account tags taken from `parentUser` / `accessKey`.
 - Console → `console-01`, time `ConsoleEvent.EventTime`; tags `ConsoleEvent.Eventname`,
   `UserIdentity.IPAddress` (port dropped), `UserIdentity.Role`, `UserIdentity.UserName`.
 - IAM → `iam-01`, time `date`; tags `bucket_name`, `content.client_name`, `content.hostname`, `content.ip`
@@ -17,10 +18,12 @@ on a field-type conflict.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from itertools import compress
+from operator import add
+from typing import Any
 
 import msgspec
+import orjson
 
 from include.lyve_audit.keys import CONSOLE, IAM, S3
 from include.lyve_audit.lineproto import (
@@ -39,18 +42,11 @@ from include.lyve_audit.parse import (
     MIN_INTEGER,
     MIN_TIME_NS,
     BadLine,
+    check_storable,
+    decode_entry,
 )
 
 MEASUREMENTS = {S3: "audit-01", CONSOLE: "console-01", IAM: "iam-01"}
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedEntry:
-    """One entry as line-protocol parts; the time is kept apart so collisions can move it."""
-
-    series: str
-    fields: str
-    time_ns: int
 
 
 def _text(value: Any) -> str:
@@ -74,11 +70,11 @@ def _storable(name: str, value: int) -> int:
 
 
 def _integer(name: str, value: Any) -> int:
-    """An integer field value; digit strings are accepted, anything else is a bad line."""
+    """An integer field value; decimal digit strings (optionally signed) are accepted, anything else is a bad line."""
     if isinstance(value, int) and not isinstance(value, bool):
         return _storable(name, value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return _storable(name, int(value))
+    if isinstance(value, str) and (digits := value.strip()).removeprefix("-").isdecimal():
+        return _storable(name, int(digits))
     raise BadLine(f"{name}: not an integer: {str(value)[:64]!r}")
 
 
@@ -119,16 +115,6 @@ def _base_fields(raw: str, include_message: bool) -> list[str]:
     return fields
 
 
-def _duration_field(fields: list[str], name: str, value: Any) -> None:
-    if value is None:
-        return
-    try:
-        nanos = parse_duration_ns(value)
-    except ValueError as error:
-        raise BadLine(f"{name}: {error}") from None
-    fields.append(f"{name}={_storable(name, nanos)}i")
-
-
 def _string_field(fields: list[str], name: str, value: Any) -> None:
     text = _text(value)
     if text:
@@ -136,81 +122,83 @@ def _string_field(fields: list[str], name: str, value: Any) -> None:
 
 
 Parts = tuple[str, str, int]
-"""(series, fields, time_ns): the parts of one point, cheaper to pass around than an EncodedEntry."""
+"""(series, fields, time_ns): the parts of one point."""
+
+_Scalar = str | int | float | bool | None
+"""A value written as text (tag or string field): numbers as written, null as absent."""
+_Duration = str | int | float | None
+"""A latency: a Go duration (`"2246401314ns"`, `"2.143308ms"`, `"0s"`) or a number of nanoseconds."""
+_Integer = int | str | None
+"""An integer field: a JSON integer or a string of digits (MinIO writes `timeToResponseInNS` both ways)."""
 
 
-def s3_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
-    """Any S3 API entry → `audit-01` parts; the reference `s3_usual_parts` must equal."""
-    audit = _object(entry, "auditEntry")
-    api = _object(audit, "api")
-    headers = _object(audit, "requestHeader")
-    time_ns = _time("auditEntry.time", audit.get("time"))
-    tags = tag_set(
-        [
-            ("auditEntry.api.bucket", _text(api.get("bucket"))),
-            ("auditEntry.api.name", _text(api.get("name"))),
-            ("auditEntry.api.statusCode", _text(api.get("statusCode"))),
-            ("auditEntry.requestHeader.X-Real-Ip", host_without_port(_text(headers.get("X-Real-Ip")))),
-            ("serviceAccountCreatorId", _text(entry.get("serviceAccountCreatorId"))),
-            ("serviceAccountName", _text(entry.get("serviceAccountName"))),
-        ]
-    )
-    fields = _base_fields(raw, include_message)
-    _duration_field(fields, "auditEntry.api.timeToResponse", api.get("timeToResponse"))
-    _duration_field(fields, "auditEntry.api.timeToFirstByte", api.get("timeToFirstByte"))
-    for name in ("rx", "tx"):
-        if api.get(name) is not None:
-            fields.append(f"auditEntry.api.{name}={_integer(f'auditEntry.api.{name}', api[name])}i")
-    _string_field(fields, "auditEntry.api.object", api.get("object"))
-    _string_field(fields, "auditEntry.api.status", api.get("status"))
-    _string_field(fields, "auditEntry.requestID", audit.get("requestID"))
-    _string_field(fields, "auditEntry.userAgent", audit.get("userAgent"))
-    return MEASUREMENTS[S3] + tags, ",".join(fields), time_ns
+class _Api(msgspec.Struct, gc=False, rename="camel"):
+    name: _Scalar = None
+    bucket: _Scalar = None
+    object: _Scalar = None
+    objects: list[msgspec.Raw] | None = None
+    status: _Scalar = None
+    status_code: _Scalar = None
+    time_to_response: _Duration = None
+    time_to_first_byte: _Duration = None
+    time_to_response_in_ns: _Integer = msgspec.field(default=None, name="timeToResponseInNS")
+    time_to_first_byte_in_ns: _Integer = msgspec.field(default=None, name="timeToFirstByteInNS")
+    rx: _Integer = None
+    tx: _Integer = None
 
 
-_Int64 = Annotated[int, msgspec.Meta(ge=MIN_INTEGER, le=MAX_INTEGER)]
-"""An integer msgspec and orjson decode alike, and InfluxDB can store (beyond it orjson gives a float)."""
+class _Headers(msgspec.Struct, gc=False):
+    real_ip: _Scalar = msgspec.field(default=None, name="X-Real-Ip")
 
 
-class _UsualApi(msgspec.Struct, gc=False, rename="camel"):
-    bucket: str
-    name: str
-    status_code: _Int64 | str
-    time_to_response: str
-    rx: _Int64
-    tx: _Int64
-    object: str
-    status: str
-    time_to_first_byte: str | None = None
+class _Audit(msgspec.Struct, gc=False, rename="camel"):
+    """The audit record: Lyve Cloud's `auditEntry`, or a bare MinIO entry as a whole. Every key is optional."""
+
+    time: _Scalar = None
+    api: _Api | None = None
+    request_header: _Headers | None = None
+    request_id: _Scalar = msgspec.field(default=None, name="requestID")
+    user_agent: _Scalar = None
+    access_key: _Scalar = None
+    parent_user: _Scalar = None
+    error: _Scalar = None
+    request_path: _Scalar = None
+    request_host: _Scalar = None
 
 
-class _UsualHeaders(msgspec.Struct, gc=False):
-    real_ip: str = msgspec.field(name="X-Real-Ip")
+class _S3Entry(_Audit, gc=False, rename="camel"):
+    """One S3 API line in either shape: Lyve Cloud's wrapper (`auditEntry` + account names) or a bare MinIO entry
+    (`time`, `api`, … at the top level, read by the inherited fields). Keys the schema does not read are skipped."""
+
+    audit_entry: _Audit | None = None
+    service_account_creator_id: _Scalar = None
+    service_account_name: _Scalar = None
 
 
-class _UsualAudit(msgspec.Struct, gc=False, rename="camel"):
-    api: _UsualApi
-    request_header: _UsualHeaders
-    time: str
-    request_id: str = msgspec.field(name="requestID")
-    user_agent: str
-
-
-class _UsualS3Entry(msgspec.Struct, gc=False, rename="camel"):
-    """The keys of an S3 API entry the schema reads, with the types Lyve Cloud writes; every other key is skipped."""
-
-    audit_entry: _UsualAudit
-    service_account_creator_id: str
-    service_account_name: str
-
-
-_decode_usual_s3 = msgspec.json.Decoder(_UsualS3Entry).decode
-_SAFE_DIGITS = len(str(MAX_INTEGER)) - 1
-"""Durations with at most this many digits fit a 64-bit integer field; longer ones take the checked path."""
-_UNUSUAL = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+_decode_s3 = msgspec.json.Decoder(_S3Entry).decode
+_NO_API = _Api()
+_NO_HEADERS = _Headers()
 _CACHE_LIMIT = 1 << 16
-_s3_tags: dict[tuple[str, str, str | int, str, str], tuple[str, str]] = {}
+_SAFE_DIGITS = len(str(MAX_INTEGER)) - 1
+"""Latencies of at most this many digits fit a 64-bit integer field; longer ones are checked."""
+_s3_heads: dict[tuple[Any, ...], tuple[str, str]] = {}
 _ip_tags: dict[str, str] = {}
+NEITHER_SHAPE = (
+    "neither a Lyve Cloud S3 API entry (no `auditEntry`) nor a MinIO audit entry (`time` and `api` at the top level)"
+)
+STRING_FIELDS = (
+    "auditEntry.api.object",
+    "auditEntry.api.status",
+    "auditEntry.requestID",
+    "auditEntry.userAgent",
+    "auditEntry.accessKey",
+    "auditEntry.parentUser",
+    "auditEntry.error",
+    "auditEntry.requestPath",
+    "auditEntry.requestHost",
+)
+"""The string fields of `audit-01`, in the order they are written (each only when present and not empty)."""
+_FIELD_PREFIXES = tuple(f',{name}="' for name in STRING_FIELDS)
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
@@ -221,93 +209,178 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
     return value
 
 
-def _s3_tag_texts(bucket: str, name: str, code: str | int, creator: str, account: str) -> tuple[str, str]:
-    """`audit-01` with the tags sorted before the client IP, and the tags sorted after it."""
-    head = [("auditEntry.api.bucket", bucket), ("auditEntry.api.name", name), ("auditEntry.api.statusCode", str(code))]
+def _s3_heads_of(key: tuple[_Scalar, ...]) -> tuple[str, str]:
+    """`audit-01` with the tags sorted before the client IP, and the tags sorted after it.
+
+    Cached only for keys of strings, None and an integer status code: `True`, `1` and `1.0` are equal dict keys but
+    different tags, so keys holding a boolean or a float are computed every time.
+    """
+    bucket, name, code, creator, account = map(_text, key)
+    head = [("auditEntry.api.bucket", bucket), ("auditEntry.api.name", name), ("auditEntry.api.statusCode", code)]
     tail = [("serviceAccountCreatorId", creator), ("serviceAccountName", account)]
-    parts = (MEASUREMENTS[S3] + tag_set(head), tag_set(tail))
-    return _remember(_s3_tags, (bucket, name, code, creator, account), parts)  # type: ignore[no-any-return]
+    heads = (MEASUREMENTS[S3] + tag_set(head), tag_set(tail))
+    if all(value is None or value.__class__ is str for value in key[:2] + key[3:]) and key[2].__class__ in (
+        str,
+        int,
+        type(None),
+    ):
+        _remember(_s3_heads, key, heads)
+    return heads
 
 
-def _ip_tag(host: str) -> str:
-    return _remember(_ip_tags, host, tag_set([("auditEntry.requestHeader.X-Real-Ip", host)]))  # type: ignore[no-any-return]
+def _ip_tag(address: _Scalar) -> str:
+    """The client IP tag (port dropped), cached per host."""
+    text = address if address.__class__ is str else _text(address)
+    host, colon, port = text.partition(":")  # type: ignore[union-attr]
+    if not (colon and port.isdigit() and host[:1] > " " and host[0] != "[" and host.isascii()):
+        host = host_without_port(text)  # type: ignore[arg-type]
+    tag = _ip_tags.get(host)
+    if tag is None:
+        tag = _remember(_ip_tags, host, tag_set([("auditEntry.requestHeader.X-Real-Ip", host)]))
+    return tag  # type: ignore[no-any-return]
 
 
-def s3_usual_parts(raw: bytes, include_message: bool) -> Parts | None:
-    """`s3_parts` of an S3 API line in the usual shape, straight from its bytes; None for any other line.
+def _nanoseconds(name: str, value: _Duration) -> int:
+    if value.__class__ is str and value[-2:] == "ns" and value[:-2].isdigit() and value.isascii():  # type: ignore[index, union-attr]
+        return _storable(name, int(value[:-2]))  # type: ignore[index]
+    try:
+        nanos = parse_duration_ns(value)
+    except ValueError as error:
+        raise BadLine(f"{name}: {error}") from None
+    return _storable(name, nanos)
 
-    This runs once per entry of the biggest objects. msgspec decodes only the keys the schema reads, checking their
-    types in C, and skips the rest of the entry (about twice as fast as building the whole entry as dicts). The
-    usual shape: every key present with Lyve Cloud's types, ASCII strings that need no field escaping, an RFC 3339
-    `Z` time, latencies as `<digits>ns`, valid UTF-8 throughout, a time InfluxDB can store. Any other line, including
-    every error, gives None and goes through `s3_parts` (the tests compare both on varied lines), so the bytes
-    written are the same either way.
+
+def _latency(name: str, in_ns: _Integer, duration: _Duration) -> str:
+    """`,name=<ns>i` from the `…InNS` integer when given, else from the Go duration; empty when neither is."""
+    if in_ns is not None and in_ns != "":
+        return f",{name}={_integer(name, in_ns)}i"
+    if duration is None or duration == "":
+        return ""
+    return f",{name}={_nanoseconds(name, duration)}i"
+
+
+def _string_fields(values: tuple[_Scalar, ...]) -> str:
+    """`,name="value"` for each non-empty value of STRING_FIELDS, escaped as field strings."""
+    out = ""
+    for name, value in zip(STRING_FIELDS, values, strict=True):
+        if value is None:
+            continue
+        text = value if value.__class__ is str else _text(value)
+        if text:
+            out += f",{name}={escape_field_string(text)}"  # type: ignore[arg-type]
+    return out
+
+
+def s3_line_parts(raw: bytes, include_message: bool) -> Parts:
+    """One S3 API line (either shape) → `audit-01` parts; a line that cannot be a point raises BadLine.
+
+    msgspec decodes only the keys the schema reads, checking their types in C, and skips the rest of the entry: the
+    one decoder of S3 API lines. This runs once per entry of the biggest objects, so the common cases (an RFC 3339
+    `Z` time of 9 fraction digits, `"<digits>ns"` latencies, plain ASCII string fields) are inlined here and every
+    other case goes through the same checks as the rest of the schema.
     """
     try:
-        entry = _decode_usual_s3(raw)
+        entry = _decode_s3(raw)
         text = raw.decode()
-    except _UNUSUAL:
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError) as error:
+        raise _bad_s3_line(raw, error) from None
     audit = entry.audit_entry
-    api = audit.api
-    when, ip, request_id, agent = audit.time, audit.request_header.real_ip, audit.request_id, audit.user_agent
-    bucket, name, code, ttr = api.bucket, api.name, api.status_code, api.time_to_response
-    obj, status, creator, account = api.object, api.status, entry.service_account_creator_id, entry.service_account_name
-    joined = "".join((when, bucket, name, creator, account, ip, ttr, obj, status, request_id, agent))
-    if (
-        not joined.isascii()
-        or '"' in joined
-        or "\\" in joined
-        or not (obj and status and request_id and agent)
-        or ttr[-2:] != "ns"
-        or not (digits := ttr[:-2]).isdigit()
-        or len(digits) > _SAFE_DIGITS
-    ):
-        return None
+    if audit is not None:
+        creator, account, time_name = entry.service_account_creator_id, entry.service_account_name, "auditEntry.time"
+    elif entry.time is not None and entry.api is not None:  # a bare MinIO entry: the account is its access key
+        audit, creator, account, time_name = entry, entry.parent_user, entry.access_key, "time"
+    else:
+        raise BadLine(NEITHER_SHAPE)
 
-    if (  # `…:SS.nnnnnnnnnZ` with the seconds cached; every other time through the parser (which shares the cache)
-        len(when) == 30
-        and when[29] == "Z"
-        and when[19] == "."
-        and (fraction := when[20:29]).isdigit()
-        and (seconds := _SECONDS.get(when[:19])) is not None
+    when = audit.time
+    if (
+        when.__class__ is str
+        and len(when) == 30  # type: ignore[arg-type]
+        and when[29] == "Z"  # type: ignore[index]
+        and when[19] == "."  # type: ignore[index]
+        and (fraction := when[20:29]).isdigit()  # type: ignore[index]
+        and fraction.isascii()
+        and (seconds := _SECONDS.get(when[:19])) is not None  # type: ignore[index]
     ):
         time_ns = seconds * 1_000_000_000 + int(fraction)
     else:
-        try:
-            time_ns = parse_time_ns(when)
-        except ValueError:
-            return None
-    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
-        return None
+        time_ns = _time(time_name, when)
 
-    host, colon, port = ip.partition(":")
-    if not (colon and port.isdigit() and host[:1] > " " and host[0] != "["):  # ASCII here: no other whitespace
-        host = host_without_port(ip)
-    head, tail = _s3_tags.get((bucket, name, code, creator, account)) or _s3_tag_texts(
-        bucket, name, code, creator, account
-    )
-    series = f"{head}{_ip_tags.get(host) or _ip_tag(host)}{tail}"
-    if len(series) > MAX_SERIES_KEY_BYTES:  # ASCII: characters are bytes
-        return None
+    api = audit.api or _NO_API
+    code = api.status_code
+    key = (api.bucket, api.name, code, creator, account)
+    heads = _s3_heads.get(key) if code.__class__ is int or code.__class__ is str or code is None else None
+    if heads is None:  # (a boolean or float code could equal a cached integer one)
+        heads = _s3_heads_of(key)
+    ip = (audit.request_header or _NO_HEADERS).real_ip
+    series = heads[0] + heads[1] if ip is None or ip == "" else f"{heads[0]}{_ip_tag(ip)}{heads[1]}"
+    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS or len(series) > MAX_SERIES_KEY_BYTES // 4:
+        check_storable(series, time_ns)
 
-    if digits[0] == "0":
-        digits = str(int(digits))
-    first = api.time_to_first_byte
-    if first is None:
-        first_byte = ""
-    elif first[-2:] == "ns" and (first := first[:-2]).isdigit() and first.isascii() and len(first) <= _SAFE_DIGITS:
-        first_byte = f",auditEntry.api.timeToFirstByte={int(first)}i"
-    else:
-        return None
-    message = f",message={json_field_string(text)}" if include_message else ""
-    return (
-        series,
-        f"entry_bytes={len(text)}i{message},auditEntry.api.timeToResponse={digits}i{first_byte},"
-        f'auditEntry.api.rx={api.rx}i,auditEntry.api.tx={api.tx}i,auditEntry.api.object="{obj}",'
-        f'auditEntry.api.status="{status}",auditEntry.requestID="{request_id}",auditEntry.userAgent="{agent}"',
-        time_ns,
+    fields = f"entry_bytes={len(raw)}i"
+    if include_message:
+        fields += f",message={json_field_string(text)}"
+    if api is not _NO_API:
+        ttr = api.time_to_response
+        if (
+            api.time_to_response_in_ns is None
+            and ttr.__class__ is str
+            and ttr[-2:] == "ns"  # type: ignore[index]
+            and (digits := ttr[:-2]).isdigit()  # type: ignore[index]
+            and len(digits) <= _SAFE_DIGITS
+            and digits.isascii()
+        ):
+            fields += f",auditEntry.api.timeToResponse={int(digits)}i"
+        else:
+            fields += _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, ttr)
+        if api.time_to_first_byte is not None or api.time_to_first_byte_in_ns is not None:
+            fields += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
+        if (rx := api.rx) is not None and rx != "":
+            fields += f",auditEntry.api.rx={_integer('auditEntry.api.rx', rx)}i"
+        if (tx := api.tx) is not None and tx != "":
+            fields += f",auditEntry.api.tx={_integer('auditEntry.api.tx', tx)}i"
+        if api.objects:
+            fields += f",auditEntry.api.objectCount={len(api.objects)}i"
+    values = (
+        api.object,
+        api.status,
+        audit.request_id,
+        audit.user_agent,
+        audit.access_key,
+        audit.parent_user,
+        audit.error,
+        audit.request_path,
+        audit.request_host,
     )
+    present = [*filter(None, values)]
+    if 0 in values:  # 0, 0.0 or false: written as text, though `filter` drops them
+        fields += _string_fields(values)
+    elif present:
+        try:  # every value a string with nothing to escape: `,name="value"` pieces joined in C
+            joined = "".join(present)
+            plain = '"' not in joined and "\\" not in joined
+        except TypeError:  # a number or boolean among them
+            plain = False
+        if plain:
+            fields += '"'.join(map(add, compress(_FIELD_PREFIXES, values), present)) + '"'
+        else:
+            fields += _string_fields(values)
+    return series, fields, time_ns
+
+
+def _bad_s3_line(raw: bytes, error: Exception) -> BadLine:
+    """The BadLine for a line msgspec refused, worded by what is wrong with it."""
+    if isinstance(error, msgspec.ValidationError):
+        message, _, path = str(error).partition(" - at `$.")
+        if path:
+            return BadLine(f"{path.rstrip('`')}: {message[:1].lower()}{message[1:]}".replace("`", ""))
+    if isinstance(error, UnicodeDecodeError):
+        return BadLine(f"not JSON: str is not valid UTF-8 ({error.reason} at byte {error.start})")
+    try:  # not an object, or not JSON at all: orjson words it (as for the other kinds)
+        decode_entry(raw)
+    except BadLine as reason:
+        return reason
+    return BadLine(f"not JSON: {error}")
 
 
 def console_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
@@ -352,48 +425,30 @@ def iam_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
 
 
 PartsEncoder = Callable[[dict[str, Any], str, bool], Parts]
-PARTS: dict[str, PartsEncoder] = {S3: s3_parts, CONSOLE: console_parts, IAM: iam_parts}
-"""Per kind: (parsed entry, its JSON text as logged, include message) → parts. The text must be the JSON the entry
-was parsed from (see `json_field_string`); a value of the wrong type raises BadLine."""
-UsualPartsEncoder = Callable[[bytes, bool], "Parts | None"]
+LineParts = Callable[[bytes, bool], Parts]
 
 
-def compiled_s3_usual_parts() -> UsualPartsEncoder | None:
-    """The compiled twin of `s3_usual_parts` (include/lyve_audit/_s3_line.pyx), or None where it is not built.
+def entry_parts(parts: PartsEncoder) -> LineParts:
+    """A line encoder for a kind whose entries are read as dicts (orjson): its line checked to be a JSON object."""
 
-    It builds the parts of the commonest lines in C, about twice as fast, and hands every other line to
-    `s3_usual_parts`; the tests hold both to the general path's bytes. `make venv` builds it (setup.py); without it
-    the package runs the pure-Python path and writes the same points.
-    """
-    try:
-        from include.lyve_audit import _s3_line  # optional: built by `make venv`
-    except ImportError:
-        return None
-    _s3_line.configure(_decode_usual_s3, s3_usual_parts, MAX_SERIES_KEY_BYTES)
-    return _s3_line.s3_usual_parts  # type: ignore[no-any-return]
+    def line_parts(raw: bytes, include_message: bool) -> Parts:
+        try:
+            entry = orjson.loads(raw)  # valid JSON is valid UTF-8
+        except orjson.JSONDecodeError:
+            entry = None
+        if entry.__class__ is not dict:
+            entry = decode_entry(raw)  # raises BadLine with its reason
+        series, fields, time_ns = parts(entry, raw.decode(), include_message)
+        check_storable(series, time_ns)
+        return series, fields, time_ns
 
-
-_compiled_s3 = compiled_s3_usual_parts()
-USUAL_PARTS: dict[str, UsualPartsEncoder] = {S3: _compiled_s3 or s3_usual_parts}
-"""Per kind with a fast path: (line bytes, include message) → the same parts as `PARTS`, or None to use `PARTS`."""
-S3_LINE_ENCODER = "compiled" if _compiled_s3 else "pure Python (`make venv` builds the compiled one, ~2x faster)"
-"""Which encoder takes usual S3 API lines here, for the parse task's log."""
+    return line_parts
 
 
-def encode_s3(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:
-    """An S3 API audit entry → `audit-01`."""
-    return EncodedEntry(*s3_parts(entry, raw, include_message))
-
-
-def encode_console(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:
-    """A Console audit entry → `console-01`."""
-    return EncodedEntry(*console_parts(entry, raw, include_message))
-
-
-def encode_iam(entry: dict[str, Any], raw: str, include_message: bool) -> EncodedEntry:
-    """An IAM audit entry → `iam-01` (the `content.*` tags the old system always left empty are filled)."""
-    return EncodedEntry(*iam_parts(entry, raw, include_message))
-
-
-Encoder = Callable[[dict[str, Any], str, bool], EncodedEntry]
-ENCODERS: dict[str, Encoder] = {S3: encode_s3, CONSOLE: encode_console, IAM: encode_iam}
+LINE_PARTS: dict[str, LineParts] = {
+    S3: s3_line_parts,
+    CONSOLE: entry_parts(console_parts),
+    IAM: entry_parts(iam_parts),
+}
+"""Per kind: (line bytes, include message) → (series, fields, time_ns); a line that cannot be a point raises
+BadLine."""

@@ -1,7 +1,9 @@
-"""The fast paths added for throughput give the same bytes as the general code, and PointTimes stays bounded."""
+"""The one S3 API line encoder against an independent reading of the JSON (tests/support/s3_reference.py): realistic
+lines of both shapes, entries bent one way, lines bent at the byte level, generated entries; and PointTimes' bounds."""
 
 from __future__ import annotations
 
+import json
 import random
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
@@ -12,18 +14,16 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from include.lyve_audit import encode, lineproto, schema
+from include.lyve_audit import lineproto
 from include.lyve_audit.demo import s3_entry
-from include.lyve_audit.encode import BUCKET_SHIFT, HORIZON_NS, ObjectCounts, PointTimes, QuarantinedLine, encode_lines
+from include.lyve_audit.encode import BUCKET_SHIFT, HORIZON_NS, ObjectCounts, PointTimes, encode_lines
 from include.lyve_audit.keys import S3
 from include.lyve_audit.lineproto import escape_field_string, json_field_string, parse_time_ns
-from include.lyve_audit.parse import MAX_SERIES_KEY_BYTES, BadLine, check_storable
-from include.lyve_audit.schema import UsualPartsEncoder, compiled_s3_usual_parts, s3_parts, s3_usual_parts
+from include.lyve_audit.parse import BadLine
+from include.lyve_audit.schema import s3_line_parts
+from tests.support.s3_reference import Bad, expected_point
 
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-COMPILED = compiled_s3_usual_parts()
-USUAL_PATHS = pytest.mark.parametrize("usual", [s3_usual_parts, COMPILED or s3_usual_parts], ids=["python", "compiled"])
-"""Every check of the usual-shape path runs on the pure-Python one and on its compiled twin (_s3_line.pyx)."""
 
 
 def entries(count: int = 300) -> list[dict[str, Any]]:
@@ -31,9 +31,38 @@ def entries(count: int = 300) -> list[dict[str, Any]]:
     return [s3_entry(rng, MOMENT + timedelta(seconds=index), "media-assets") for index in range(count)]
 
 
+FULL_ENTRY: dict[str, Any] = {
+    "version": "1",
+    "deploymentid": "ef46b1cb-7a3e-4c1a-9c7e-2f1b7d7d1c55",
+    "serviceAccountName": "backup-svc",
+    "serviceAccountCreatorId": "ops@example.com",
+    "auditEntry": {
+        "api": {
+            "name": "GetObject",
+            "bucket": "media-assets",
+            "object": "data/2026/part-00001.parquet",
+            "status": "OK",
+            "statusCode": 200,
+            "timeToResponse": "2246401314ns",
+            "timeToFirstByte": "1000ns",
+            "rx": 512,
+            "tx": 5637,
+        },
+        "time": "2026-11-20T10:00:00.699378337Z",
+        "version": "1",
+        "requestID": "165C883E70C2A5D0",
+        "userAgent": "aws-sdk-java/1.12.261 Linux/5.15.0",
+        "remotehost": "127.0.0.1",
+        "requestHeader": {"User-Agent": "aws-sdk-java/1.12.261", "X-Real-Ip": "10.1.2.3:51512"},
+        "responseHeader": {"Server": "LyveCloud/2.0"},
+    },
+}
+"""Every key of the documented S3 API entry that the schema reads, with Lyve Cloud's types: the base of the bends."""
+
+
 def variants() -> list[dict[str, Any]]:
-    """Realistic entries, each bent one way that must leave the fast path (or exercise its edges)."""
-    base = entries(1)[0]
+    """The full entry, each bent one way (types, shapes, edge values)."""
+    base = FULL_ENTRY
     bends: list[tuple[tuple[str, ...], Any]] = [
         (("auditEntry", "api", "statusCode"), "404"),
         (("auditEntry", "api", "statusCode"), True),
@@ -80,40 +109,39 @@ def variants() -> list[dict[str, Any]]:
         for name in path[:-1]:
             holder = holder[name]
         if value is None and path[-1] in ("tx", "object"):
-            holder.pop(path[-1])
+            holder.pop(path[-1], None)
         else:
             holder[path[-1]] = value
         out.append(entry)
     return out
 
 
-def general(raw: bytes, include_message: bool) -> Any:
-    """What the general path makes of a line: its parts, or ("bad", reason) as encode_lines would quarantine it."""
+def encoded(raw: bytes, include_message: bool) -> str | None:
+    """The encoder's line for `raw`, or None when it quarantines it."""
     try:
-        entry = orjson.loads(raw)
-        if not isinstance(entry, dict):
-            return ("bad", "not an object")
-        parts = s3_parts(entry, raw.decode(), include_message)
-        check_storable(parts[0], parts[2])
-    except (orjson.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return ("bad", "not JSON")
-    except BadLine as error:
-        return ("bad", str(error))
-    return parts
+        series, fields, time_ns = s3_line_parts(raw, include_message)
+    except BadLine:
+        return None
+    return f"{series} {fields} {time_ns}"
 
 
-def assert_usual_or_general(raw: bytes, include_message: bool, usual: UsualPartsEncoder = s3_usual_parts) -> bool:
-    """The usual-shape path either declines the line or gives exactly the general path's parts; True if it took it."""
-    parts = usual(raw, include_message)
-    if parts is None:
-        return False
-    assert parts == general(raw, include_message), raw
-    return True
+def reference(raw: bytes, include_message: bool) -> str | None:
+    try:
+        return expected_point(raw, include_message)
+    except Bad:
+        return None
+
+
+def assert_as_reference(raw: bytes, include_message: bool = True) -> bool:
+    """The encoder writes exactly the reference's line, or quarantines what the reference does; True if loaded."""
+    expected = reference(raw, include_message)
+    assert encoded(raw, include_message) == expected, raw
+    return expected is not None
 
 
 def bent_lines() -> list[bytes]:
     """Lines bent at the byte level: JSON details where a decoder that skips keys could differ from one reading all."""
-    raw = orjson.dumps(entries(1)[0])
+    raw = orjson.dumps(FULL_ENTRY)
     version = b'"version":"1"'
     return [
         raw.replace(version, b'"version":"\\x"'),  # an invalid escape in a key not read
@@ -157,8 +185,8 @@ def bent_lines() -> list[bytes]:
 
 
 def edge_lines() -> list[bytes]:
-    """Lines at the edges of the compiled path's own checks (time, client address, status code, printable bytes)."""
-    raw = next(line for line in map(orjson.dumps, entries(20)) if b'"timeToFirstByte"' in line)
+    """Lines at the edges of the encoder's inlined checks (time, client address, status code, printable bytes)."""
+    raw = orjson.dumps(FULL_ENTRY)
     at = raw.index(b'"time":"') + 8
     when = raw[at - 8 : at + 20]  # `"time":"YYYY-MM-DDTHH:MM:SS.`
     client = b'"X-Real-Ip":"'
@@ -206,70 +234,32 @@ def edge_lines() -> list[bytes]:
     return lines
 
 
-@USUAL_PATHS
 @pytest.mark.parametrize("include_message", [True, False])
-def test_usual_shape_path_equals_the_general_code(include_message: bool, usual: UsualPartsEncoder) -> None:
-    """Realistic lines all take the usual-shape path; bent ones either leave it or give the same bytes."""
-    realistic = [orjson.dumps(entry) for entry in entries()]
-    assert all(assert_usual_or_general(raw, include_message, usual) for raw in realistic)
-    for raw in [orjson.dumps(entry) for entry in variants()] + bent_lines() + edge_lines():
-        assert_usual_or_general(raw, include_message, usual)
+def test_realistic_and_bent_lines_encode_as_the_reference_reads_them(include_message: bool) -> None:
+    """Generated lines all load; every bend either loads exactly as the reference reads it or is quarantined by both."""
+    assert all(assert_as_reference(orjson.dumps(entry), include_message) for entry in entries())
+    bent = [orjson.dumps(entry) for entry in variants()] + bent_lines() + edge_lines()
+    loaded = [assert_as_reference(raw, include_message) for raw in bent]
+    assert 0 < sum(loaded) < len(bent)
 
 
-def test_compiled_path_is_built_and_takes_realistic_lines_itself() -> None:
-    """`make venv` builds the compiled twin; realistic lines never reach its Python fallback, so the C code is what
-    the equality tests above check on them."""
-    assert COMPILED is not None, "include/lyve_audit/_s3_line.pyx is not built: run `make venv`"
-    from include.lyve_audit import _s3_line
-
-    handed_over: list[bytes] = []
-
-    def fallback(raw: bytes, include_message: bool) -> schema.Parts | None:
-        handed_over.append(raw)
-        return s3_usual_parts(raw, include_message)
-
-    _s3_line.configure(schema._decode_usual_s3, fallback, MAX_SERIES_KEY_BYTES)
-    try:
-        realistic = [orjson.dumps(entry) for entry in entries()]
-        assert all(COMPILED(raw, True) == s3_usual_parts(raw, True) for raw in realistic)
-        assert handed_over == []
-        edges = edge_lines()
-        for raw in edges:
-            assert_usual_or_general(raw, True, COMPILED)
-        assert 0 < len(handed_over) < len(edges)  # some edges are the compiled path's own, others are handed over
-    finally:
-        _s3_line.configure(schema._decode_usual_s3, s3_usual_parts, MAX_SERIES_KEY_BYTES)
-
-
-@USUAL_PATHS
-def test_usual_shape_path_declines_what_influxdb_cannot_store(usual: UsualPartsEncoder) -> None:
-    """Integers beyond signed 64-bit and times beyond 2262 take the general path, which quarantines them."""
-    raw = orjson.dumps(entries(1)[0])
+def test_what_influxdb_cannot_store_is_quarantined() -> None:
+    """Integers beyond signed 64-bit and times beyond 2262 would make the engine refuse a whole write."""
+    raw = orjson.dumps(FULL_ENTRY)
     for bent in (
         raw.replace(b'"rx":', b'"rx":9223372036854775808,"rx2":'),
         raw.replace(b'"timeToResponse":"', b'"timeToResponse":"9223372036854775808ns","ttr2":"'),
         raw.replace(b'"time":"2026', b'"time":"9999'),
     ):
-        assert usual(bent, True) is None
-        assert general(bent, True)[0] == "bad"
-
-
-@USUAL_PATHS
-def test_number_beyond_a_double_in_a_key_not_read_is_the_one_documented_difference(usual: UsualPartsEncoder) -> None:
-    """orjson refuses 1e400 anywhere; msgspec only checks the keys it reads. The entry loads (docs/guarantees.md)."""
-    raw = orjson.dumps(entries(1)[0]).replace(b'"version":"1"', b'"version":1e400')
-    assert general(raw, True) == ("bad", "not JSON")
-    parts = usual(raw, True)
-    assert parts is not None
-    assert parts[0] == general(raw.replace(b"1e400", b"1.0"), True)[0]
-    assert '\\"version\\":1e400' in parts[1]
+        assert encoded(bent, True) is None
+        assert reference(bent, True) is None
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_usual_shape_path_equals_the_general_code_on_mutated_lines(data: st.DataObject) -> None:
-    """Any byte mutation of a realistic line: the usual-shape path declines it or gives the general path's parts."""
-    raw = bytearray(orjson.dumps(entries(3)[data.draw(st.integers(0, 2))]))
+def test_mutated_lines_encode_as_the_reference_reads_them(data: st.DataObject) -> None:
+    """Any byte mutation of a realistic line: loaded exactly as the reference reads it, or quarantined by both."""
+    raw = bytearray(orjson.dumps([FULL_ENTRY, *entries(2)][data.draw(st.integers(0, 2))]))
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.integers(0, len(raw) - 1))
         action = data.draw(st.sampled_from(["replace", "insert", "delete"]))
@@ -280,14 +270,7 @@ def test_usual_shape_path_equals_the_general_code_on_mutated_lines(data: st.Data
             raw.insert(at, byte)
         else:
             del raw[at]
-    line = bytes(raw)
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError as error:
-        if "infinity" in str(error):
-            return  # a number beyond a double: the documented difference above
-    event("usual shape" if assert_usual_or_general(line, True) else "general path")
-    assert_usual_or_general(line, True, COMPILED or s3_usual_parts)
+    event("loaded" if assert_as_reference(bytes(raw)) else "quarantined")
 
 
 def test_message_with_whitespace_between_tokens_is_escaped_exactly() -> None:
@@ -339,28 +322,103 @@ def test_point_times_memory_follows_the_horizon_not_the_object() -> None:
     assert peak < 1_800_000 / 10
 
 
-def test_encode_lines_gives_the_same_points_with_or_without_the_usual_shape_path(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Points, counts and quarantine records of one object are identical whichever path each line took."""
+def test_encode_lines_writes_each_line_as_the_reference_reads_it() -> None:
+    """A whole object: points, duplicates, moves and quarantine records, line by line against the reference."""
     realistic = [orjson.dumps(entry) for entry in entries(50)]
     twin = realistic[7].replace(b'"requestID":"', b'"requestID":"TWIN')  # same series and nanosecond, other entry
     raws = [*realistic, realistic[3], twin, *bent_lines(), *edge_lines(), b"{not json", b""]
-
-    def encoded() -> tuple[list[str], ObjectCounts, list[QuarantinedLine]]:
-        counts, quarantined = ObjectCounts(), []
-        lines = [(number, raw) for number, raw in enumerate(raws, 1) if raw]
-        points = list(encode_lines(lines, S3, "k", counts, quarantined.append))
-        return points, counts, quarantined
-
-    with_usual = encoded()
-    monkeypatch.setattr(encode, "USUAL_PARTS", {S3: s3_usual_parts})
-    assert encoded() == with_usual
-    monkeypatch.setattr(encode, "USUAL_PARTS", {})
-    assert encoded() == with_usual
-    points, counts, quarantined = with_usual
+    counts, quarantined = ObjectCounts(), []
+    lines = [(number, raw) for number, raw in enumerate(raws, 1) if raw]
+    points = list(encode_lines(lines, S3, "k", counts, quarantined.append))
     assert counts.duplicates == 1  # the repeat of realistic[3]
     twin_time = int(next(point for point in points if 'requestID="TWIN' in point).rsplit(" ", 1)[1])
-    assert twin_time == int(points[7].rsplit(" ", 1)[1]) + 1  # moved by 1 ns (the bent lines are moved too)
+    assert twin_time == int(points[7].rsplit(" ", 1)[1]) + 1  # moved by 1 ns
     assert counts.entries == len(raws) - 1 == counts.points + counts.bad + counts.duplicates
     assert len(points) == counts.points and len(quarantined) == counts.bad > 0
+    expected = [reference(raw, True) for _, raw in lines]
+    assert [record.line for record in quarantined] == [
+        n for (n, _), line in zip(lines, expected, strict=True) if line is None
+    ]
+    unmoved = [point for point in points if point in expected]
+    assert len(unmoved) == counts.points - counts.moved
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+"""Any Unicode text (quotes, backslashes, newlines, commas, `=`, non-ASCII), surrogates aside (not Unicode)."""
+DURATION = st.one_of(
+    st.integers(0, 10**12).map(lambda nanos: f"{nanos}ns"),
+    st.sampled_from(["0s", "2.143308ms", "1.5s", "350µs", "1m2s", "12.000001s"]),
+    st.integers(0, 10**12),
+)
+IN_NS = st.one_of(st.integers(0, 10**15), st.integers(0, 10**15).map(str), st.just(""))
+COUNT = st.one_of(st.integers(0, 2**40), st.integers(0, 2**40).map(str))
+CLIENT = st.one_of(
+    st.tuples(*[st.integers(0, 255)] * 4, st.integers(1, 65535)).map(lambda p: "{}.{}.{}.{}:{}".format(*p)),
+    st.tuples(*[st.integers(0, 255)] * 4).map(lambda p: "{}.{}.{}.{}".format(*p)),
+    st.sampled_from(["[2001:db8::1]:443", "2001:db8::7", ""]),
+    TEXT,
+)
+API = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.one_of(st.sampled_from(["GetObject", "PutObject", "DeleteObjects", "ListBuckets"]), TEXT),
+        "bucket": TEXT,
+        "object": TEXT,
+        "objects": st.lists(st.fixed_dictionaries({"objectName": TEXT}), max_size=3),
+        "status": TEXT,
+        "statusCode": st.sampled_from([200, 204, 206, 304, 400, 403, 404, 500, "200", "404"]),
+        "timeToResponse": DURATION,
+        "timeToFirstByte": DURATION,
+        "timeToResponseInNS": IN_NS,
+        "timeToFirstByteInNS": IN_NS,
+        "rx": COUNT,
+        "tx": COUNT,
+        "args": st.dictionaries(TEXT, TEXT, max_size=2),
+    },
+)
+AUDIT_KEYS = {
+    "requestHeader": st.fixed_dictionaries({}, optional={"X-Real-Ip": CLIENT, "User-Agent": TEXT}),
+    "requestID": TEXT,
+    "userAgent": TEXT,
+    "accessKey": TEXT,
+    "parentUser": TEXT,
+    "error": TEXT,
+    "requestPath": TEXT,
+    "requestHost": TEXT,
+    "requestQuery": st.dictionaries(TEXT, TEXT, max_size=2),
+    "requestClaims": st.dictionaries(TEXT, TEXT, max_size=2),
+    "tags": st.dictionaries(TEXT, TEXT, max_size=2),
+    "remotehost": TEXT,
+    "deploymentid": TEXT,
+}
+
+
+@st.composite
+def log_time(draw: st.DrawFn) -> str:
+    """RFC 3339 with 6 to 9 fraction digits, `Z` or an offset."""
+    moment = draw(st.datetimes(datetime(1980, 1, 1), datetime(2100, 1, 1)))
+    fraction = f"{draw(st.integers(0, 999_999_999)):09d}"[: draw(st.integers(6, 9))]
+    zone = draw(st.sampled_from(["Z", "Z", "+02:00", "-05:30"]))
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction}{zone}"
+
+
+@st.composite
+def s3_lines(draw: st.DrawFn) -> bytes:
+    """An S3 API line of either shape, every optional key present or absent, serialized as Python or orjson would."""
+    audit = draw(st.fixed_dictionaries({"time": log_time()}, optional={"api": API, **AUDIT_KEYS}))
+    if draw(st.booleans()):
+        wrapper = {"serviceAccountCreatorId": TEXT, "serviceAccountName": TEXT, "version": st.just("1")}
+        entry = {**draw(st.fixed_dictionaries({}, optional=wrapper)), "auditEntry": audit}
+    else:
+        entry = {"version": "1", **audit, "api": audit.get("api") or draw(API)}
+    style = draw(st.sampled_from(["orjson", "python", "python-ascii"]))
+    if style == "orjson":
+        return orjson.dumps(entry)
+    return json.dumps(entry, ensure_ascii=style == "python-ascii").encode()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(s3_lines(), st.booleans())
+def test_generated_entries_of_both_shapes_encode_as_the_reference_reads_them(raw: bytes, include_message: bool) -> None:
+    event("bare MinIO" if b'"auditEntry"' not in raw else "Lyve Cloud")
+    assert assert_as_reference(raw, include_message)
