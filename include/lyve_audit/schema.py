@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 import orjson
+from orjson import dumps as _dumps
 
 from include.lyve_audit.keys import CONSOLE, IAM, S3
 from include.lyve_audit.lineproto import (
@@ -228,16 +229,9 @@ def _s3_heads_of(key: tuple[_Scalar, ...]) -> tuple[str, str]:
     return heads
 
 
-def _ip_tag(address: _Scalar) -> str:
-    """The client IP tag (port dropped), cached per host."""
-    text = address if address.__class__ is str else _text(address)
-    host, colon, port = text.partition(":")  # type: ignore[union-attr]
-    if not (colon and port.isdigit() and host[:1] > " " and host[0] != "[" and host.isascii()):
-        host = host_without_port(text)  # type: ignore[arg-type]
-    tag = _ip_tags.get(host)
-    if tag is None:
-        tag = _remember(_ip_tags, host, tag_set([("auditEntry.requestHeader.X-Real-Ip", host)]))
-    return tag  # type: ignore[no-any-return]
+def _ip_tag(host: str) -> str:
+    """The client IP tag of a host (port already dropped), cached."""
+    return _remember(_ip_tags, host, tag_set([("auditEntry.requestHeader.X-Real-Ip", host)]))  # type: ignore[no-any-return]
 
 
 def _nanoseconds(name: str, value: _Duration) -> int:
@@ -257,6 +251,15 @@ def _latency(name: str, in_ns: _Integer, duration: _Duration) -> str:
     if duration is None or duration == "":
         return ""
     return f",{name}={_nanoseconds(name, duration)}i"
+
+
+def _nothing_to_escape(values: list[_Scalar]) -> bool:
+    """True when the values are strings without a quote or backslash (False for a number or boolean)."""
+    try:
+        joined = "".join(values)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return '"' not in joined and "\\" not in joined
 
 
 def _string_fields(values: tuple[_Scalar, ...]) -> str:
@@ -313,13 +316,22 @@ def s3_line_parts(raw: bytes, include_message: bool) -> Parts:
     if heads is None:  # (a boolean or float code could equal a cached integer one)
         heads = _s3_heads_of(key)
     ip = (audit.request_header or _NO_HEADERS).real_ip
-    series = heads[0] + heads[1] if ip is None or ip == "" else f"{heads[0]}{_ip_tag(ip)}{heads[1]}"
+    if ip is None or ip == "":
+        series = heads[0] + heads[1]
+    else:  # `host:port` inlined; any other address through host_without_port
+        host, colon, port = ip.partition(":") if ip.__class__ is str else ("", "", "")  # type: ignore[union-attr]
+        if not (colon and port.isdigit() and host[:1] > " " and host[0] != "[" and host.isascii()):
+            host = host_without_port(_text(ip))
+        series = f"{heads[0]}{_ip_tags.get(host) or _ip_tag(host)}{heads[1]}"
     if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS or len(series) > MAX_SERIES_KEY_BYTES // 4:
         check_storable(series, time_ns)
 
     fields = f"entry_bytes={len(raw)}i"
-    if include_message:
-        fields += f",message={json_field_string(text)}"
+    if include_message:  # json_field_string, inlined
+        if "\t" in text or "\r" in text or "\n" in text:
+            fields += f",message={escape_field_string(text)}"
+        else:
+            fields += f",message={_dumps(text).decode()}"
     if api is not _NO_API:
         ttr = api.time_to_response
         if (
@@ -330,7 +342,7 @@ def s3_line_parts(raw: bytes, include_message: bool) -> Parts:
             and len(digits) <= _SAFE_DIGITS
             and digits.isascii()
         ):
-            fields += f",auditEntry.api.timeToResponse={int(digits)}i"
+            fields += f",auditEntry.api.timeToResponse={digits if digits[0] != '0' else int(digits)}i"
         else:
             fields += _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, ttr)
         if api.time_to_first_byte is not None or api.time_to_first_byte_in_ns is not None:
@@ -353,18 +365,14 @@ def s3_line_parts(raw: bytes, include_message: bool) -> Parts:
         audit.request_host,
     )
     present = [*filter(None, values)]
-    if 0 in values:  # 0, 0.0 or false: written as text, though `filter` drops them
-        fields += _string_fields(values)
-    elif present:
-        try:  # every value a string with nothing to escape: `,name="value"` pieces joined in C
-            joined = "".join(present)
-            plain = '"' not in joined and "\\" not in joined
-        except TypeError:  # a number or boolean among them
-            plain = False
-        if plain:
-            fields += '"'.join(map(add, compress(_FIELD_PREFIXES, values), present)) + '"'
-        else:
-            fields += _string_fields(values)
+    if present or 0 in values:
+        pieces = None
+        if 0 not in values and ("\\" not in text or _nothing_to_escape(present)):
+            try:  # `,name="value"` pieces joined in C; no backslash in the JSON text means no quote in any value
+                pieces = '"'.join(map(add, compress(_FIELD_PREFIXES, values), present))
+            except TypeError:  # a number or boolean among them
+                pass
+        fields += _string_fields(values) if pieces is None else pieces + '"'
     return series, fields, time_ns
 
 

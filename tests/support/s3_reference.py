@@ -75,14 +75,9 @@ def _absent(value: Any) -> bool:
     return value is None or value == ""
 
 
-def expected_point(raw: bytes, include_message: bool) -> str:
-    """The exact line-protocol line of an S3 API line; raises Bad when it must be quarantined."""
-    try:
-        text = raw.decode("utf-8")
-        entry = json.loads(text)
-        json.dumps(entry, ensure_ascii=False).encode()  # a lone surrogate escape is not Unicode: not JSON either
-    except (UnicodeError, ValueError, RecursionError):
-        raise Bad("not JSON") from None
+def read_entry(entry: Any) -> tuple[dict[str, str], dict[str, int | str], int]:
+    """(tags, fields without `entry_bytes`/`message`, time in ns) of a parsed S3 API entry; raises Bad when the line
+    must be quarantined. Tags and string fields are left out when empty, as written."""
     if not isinstance(entry, dict):
         raise Bad("not an object")
     if entry.get("auditEntry") is not None:
@@ -112,29 +107,46 @@ def expected_point(raw: bytes, include_message: bool) -> str:
         "serviceAccountCreatorId": _text(creator),
         "serviceAccountName": _text(account),
     }
-    series = "audit-01" + "".join(f",{key}={escape_tag_value(value)}" for key, value in sorted(tags.items()) if value)
-    if len(series.encode()) > 65_000:
-        raise Bad("series key too long")
-    fields = [f"entry_bytes={len(raw)}i"]
-    if include_message:
-        fields.append(f"message={json_field_string(text)}")
+    fields: dict[str, int | str] = {}
     for name in ("timeToResponse", "timeToFirstByte"):
         if not _absent(api.get(f"{name}InNS")):
-            fields.append(f"auditEntry.api.{name}={_integer(api[f'{name}InNS'])}i")
+            fields[f"auditEntry.api.{name}"] = _integer(api[f"{name}InNS"])
         elif not _absent(api.get(name)):
-            fields.append(f"auditEntry.api.{name}={_duration(api[name])}i")
+            fields[f"auditEntry.api.{name}"] = _duration(api[name])
     for name in ("rx", "tx"):
         if not _absent(api.get(name)):
-            fields.append(f"auditEntry.api.{name}={_integer(api[name])}i")
+            fields[f"auditEntry.api.{name}"] = _integer(api[name])
     objects = api.get("objects")
     if objects is not None and not isinstance(objects, list):
         raise Bad("objects not a list")
     if objects:
-        fields.append(f"auditEntry.api.objectCount={len(objects)}i")
+        fields["auditEntry.api.objectCount"] = len(objects)
     strings = [("auditEntry.api.object", api.get("object")), ("auditEntry.api.status", api.get("status"))]
     strings += [
         (f"auditEntry.{name}", audit.get(name))
         for name in ("requestID", "userAgent", "accessKey", "parentUser", "error", "requestPath", "requestHost")
     ]
-    fields += [f"{name}={escape_field_string(_text(value))}" for name, value in strings if _text(value)]
+    fields |= {name: _text(value) for name, value in strings if _text(value)}
+    return {key: value for key, value in sorted(tags.items()) if value}, fields, time_ns
+
+
+def expected_point(raw: bytes, include_message: bool) -> str:
+    """The exact line-protocol line of an S3 API line; raises Bad when it must be quarantined."""
+    try:
+        text = raw.decode("utf-8")
+        entry = json.loads(text)
+        json.dumps(entry, ensure_ascii=False).encode()  # a lone surrogate escape is not Unicode: not JSON either
+    except (UnicodeError, ValueError, RecursionError):
+        raise Bad("not JSON") from None
+    tags, values, time_ns = read_entry(entry)
+    series = "audit-01" + "".join(f",{key}={escape_tag_value(value)}" for key, value in tags.items())
+    if len(series.encode()) > 65_000:
+        raise Bad("series key too long")
+    fields = [f"entry_bytes={len(raw)}i"]
+    if include_message:
+        fields.append(f"message={json_field_string(text)}")
+    fields += [
+        f"{name}={value}i" if isinstance(value, int) else f"{name}={escape_field_string(value)}"
+        for name, value in values.items()
+    ]
     return f"{series} {','.join(fields)} {time_ns}"
