@@ -6,10 +6,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from include.lyve_audit.parse import BadLine, Line, ObjectReadError
+from include.lyve_audit.errors import TooManyBadLines
+from include.lyve_audit.parse import BadLine, Line, ObjectReadError, OverlongLine
 from include.lyve_audit.schema import LINE_PARTS
 
 QUARANTINE_TEXT_LIMIT = 2048
+EARLY_STOP_BAD_LINES = 10_000
+"""An object is read to its end unless this many of its lines are bad (and more than the share allowed)."""
 
 
 @dataclass(slots=True)
@@ -123,14 +126,17 @@ def encode_lines(
     counts: ObjectCounts,
     quarantine: Callable[[QuarantinedLine], None],
     include_message: bool = True,
+    max_bad_ratio: float | None = None,
 ) -> Iterator[str]:
-    """Yield one line-protocol line per distinct entry; bad lines go to `quarantine` and are counted.
+    """Yield one line-protocol line per distinct entry; bad lines go to `quarantine` as found and are counted.
 
     An unreadable tail of the object (ObjectReadError from `lines`: truncated, not gzip) is one more bad line, after
-    every line before it has been encoded. This is the per-entry hot loop: parts come as a tuple, not an
-    dataclass, the usual free slot of `PointTimes` is taken inline, and counts are kept in locals and added to
-    `counts` as the generator ends (or is closed).
+    every line before it has been encoded. With `max_bad_ratio`, an object clearly past it (EARLY_STOP_BAD_LINES bad
+    lines, and more than max(ratio, 1/2) of the lines so far) raises TooManyBadLines at once instead of being read
+    to its end. This is the per-entry hot loop: parts come as a tuple, the usual free slot of `PointTimes` is taken
+    inline, and counts are kept in locals and added to `counts` as the generator ends (or is closed).
     """
+    stop_share = None if max_bad_ratio is None else max(max_bad_ratio, 0.5)
     line_parts = LINE_PARTS[kind]
     times = PointTimes()
     buckets = times._buckets
@@ -142,8 +148,16 @@ def encode_lines(
                 series, fields, time_ns = line_parts(raw, include_message)
             except BadLine as error:
                 counts.bad += 1
+                if raw.__class__ is OverlongLine:
+                    reason, raw = raw.reason, raw.prefix  # type: ignore[attr-defined]
+                else:
+                    reason = str(error)
                 text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
-                quarantine(QuarantinedLine(object_key, number, str(error), text))
+                quarantine(QuarantinedLine(object_key, number, reason, text))
+                if stop_share is not None and counts.bad >= EARLY_STOP_BAD_LINES and counts.bad > stop_share * entries:
+                    raise TooManyBadLines(
+                        f"{object_key}: {counts.bad} bad of its first {entries} lines (stopped reading it there)"
+                    ) from None
                 continue
             # PointTimes.assign, inlined for the usual case: a bucket already seen and a free slot.
             index = time_ns >> BUCKET_SHIFT

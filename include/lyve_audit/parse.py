@@ -52,26 +52,69 @@ def inflate(stream: IO[bytes], name: str) -> Iterator[bytes]:
         raise ObjectReadError(f"{name}: gzip stream ends early (truncated object)")
 
 
-def iter_lines(stream: IO[bytes], name: str) -> Iterator[Line]:
+MAX_LINE_BYTES = 16 << 20
+"""A line longer than this is quarantined by its length, without being held whole (objects can hold anything)."""
+OVERLONG_PREFIX_BYTES = 2048
+
+
+class OverlongLine(bytes):
+    """Stands for a line longer than the limit: empty (so no decoder takes it), with why and its first bytes."""
+
+    reason: str
+    prefix: bytes
+
+    @classmethod
+    def of(cls, length: int, limit: int, prefix: bytes) -> OverlongLine:
+        line = cls()
+        line.reason = f"line of {length:,} bytes, longer than the limit of {limit:,}: not read"
+        line.prefix = prefix[:OVERLONG_PREFIX_BYTES]
+        return line
+
+
+def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
     """Yield the lines of a gzip'd object (LF or CRLF), skipping blank ones but keeping their numbers.
 
     Reading and inflating run in a thread ahead of the caller (zlib and socket reads release the GIL, so they take
-    the second core). Holds at most three decompressed pieces plus one line. An unreadable stream raises
-    ObjectReadError naming `name` and the last line read, after every complete line before the damage was yielded.
+    the second core). Holds at most three decompressed pieces plus one line of at most `max_line_bytes`; a longer
+    line is yielded as an OverlongLine (its bytes dropped as they come). An unreadable stream raises ObjectReadError
+    naming `name` and the last line read, after every complete line before the damage was yielded.
     """
     number = 0
     pending = b""
+    dropped = 0  # bytes of an over-long line dropped so far (0: not inside one)
+    prefix = b""
     try:
         for chunk in ahead(inflate(stream, name), name="lyve-inflate"):
+            if dropped:
+                end = chunk.find(b"\n")
+                if end < 0:
+                    dropped += len(chunk)
+                    continue
+                number += 1
+                yield number, OverlongLine.of(dropped + len(chunk[:end].rstrip(b"\r")), max_line_bytes, prefix)
+                dropped, chunk = 0, chunk[end + 1 :]
+            size = len(pending) + len(chunk)
             pieces = (pending + chunk).split(b"\n")
             pending = pieces.pop()
-            first = number + 1
-            for number, stripped in enumerate(map(bytes.strip, pieces), first):  # leaves `number` at the last line
-                if stripped:
-                    yield number, stripped
+            if size > max_line_bytes:  # a line may be too long: each one measured
+                for piece in pieces:
+                    number += 1
+                    if len(piece) > max_line_bytes:
+                        yield number, OverlongLine.of(len(piece.rstrip(b"\r")), max_line_bytes, piece)
+                    elif stripped := piece.strip():
+                        yield number, stripped
+            else:
+                first = number + 1
+                for number, stripped in enumerate(map(bytes.strip, pieces), first):  # leaves `number` at the last
+                    if stripped:
+                        yield number, stripped
+            if len(pending) > max_line_bytes:
+                dropped, prefix, pending = len(pending), pending[:OVERLONG_PREFIX_BYTES], b""
     except ObjectReadError as error:
         raise ObjectReadError(f"{error} after line {number}") from None
-    if pending.strip():
+    if dropped:
+        yield number + 1, OverlongLine.of(dropped, max_line_bytes, prefix)
+    elif pending.strip():
         yield number + 1, pending.strip()
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any, Protocol
 
 from include.lyve_audit.background import quick_handoffs
-from include.lyve_audit.encode import ObjectCounts, QuarantinedLine, encode_lines
+from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.errors import ObjectMissing, StagedFileMissing, TooManyBadLines
 from include.lyve_audit.influx import (
     DEFAULT_BATCH_BYTES,
@@ -43,8 +43,8 @@ from include.lyve_audit.keys import (
     parse_log_key,
     select_objects,
 )
-from include.lyve_audit.parse import iter_lines
-from include.lyve_audit.stage import StagePath, read_staged, safe_name, staged_path, write_quarantine, write_staged
+from include.lyve_audit.parse import MAX_LINE_BYTES, iter_lines
+from include.lyve_audit.stage import QuarantineFile, StagePath, read_staged, safe_name, staged_path, write_staged
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Settings:
     batch_bytes: int = DEFAULT_BATCH_BYTES
     group_bytes: int = DEFAULT_GROUP_BYTES
     prefix_discovery: timedelta = timedelta(hours=12)
+    max_line_bytes: int = MAX_LINE_BYTES
 
 
 class PlanLedger(Protocol):
@@ -209,26 +210,28 @@ def parse_objects(
         if log_key is None:
             raise ValueError(f"{key}: not an audit-log key")
         counts = ObjectCounts()
-        quarantined: list[QuarantinedLine] = []
         try:
             opened = open_object(key)
         except ObjectMissing:
             fields = {"stage": None, "quarantine": None, "missing": True, **counts.as_dict()}
             refs.append({**described, **_key_fields(log_key), **fields})
             continue
-        with opened as stream, quick_handoffs():  # reader, encoder and stage writer on two cores
+        quarantine = QuarantineFile(quarantine_root, f"{safe_name(key)}.jsonl")
+        with opened as stream, quick_handoffs(), quarantine:  # reader, encoder and stage writer on two cores
             path = staged_path(stage_root, run_key, key)
-            lines = iter_lines(stream, key)
-            encoded = encode_lines(lines, log_key.kind, key, counts, quarantined.append, settings.include_message)
-            write_staged(path, encoded, settings.batch_bytes)
-        quarantine_file = None
-        if quarantined:
-            quarantine_root.mkdir(parents=True, exist_ok=True)
-            quarantine_path = quarantine_root / f"{safe_name(key)}.jsonl"
-            write_quarantine(quarantine_path, quarantined)
-            quarantine_file = str(quarantine_path)
-            if counts.bad > settings.max_bad_ratio * max(counts.entries, 1):
-                too_bad.append(f"{key}: {counts.bad} bad of {counts.entries} lines (see {quarantine_file})")
+            lines = iter_lines(stream, key, settings.max_line_bytes)
+            encoded = encode_lines(
+                lines, log_key.kind, key, counts, quarantine.write, settings.include_message, settings.max_bad_ratio
+            )
+            try:
+                write_staged(path, encoded, settings.batch_bytes)
+            except TooManyBadLines as error:  # clearly past the threshold: not read to its end
+                path.unlink(missing_ok=True)
+                too_bad.append(f"{error} (see {quarantine.path})")
+                continue
+        quarantine_file = str(quarantine.path) if quarantine.count else None
+        if counts.bad > settings.max_bad_ratio * max(counts.entries, 1):
+            too_bad.append(f"{key}: {counts.bad} bad of {counts.entries} lines (see {quarantine_file})")
         refs.append(
             {
                 **described,

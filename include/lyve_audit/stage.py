@@ -110,11 +110,25 @@ def read_staged(path: StagePath) -> Iterator[GzippedBatch]:
             yield GzippedBatch(points, body, escaped)
 
 
-def write_quarantine(path: StagePath, records: Iterable[QuarantinedLine]) -> int:
-    """Write quarantined lines as JSON lines; returns how many."""
-    count = 0
-    with path.open("wb") as out:
-        for record in records:
-            out.write(orjson.dumps(record.as_dict()) + b"\n")
-            count += 1
-    return count
+class QuarantineFile:
+    """Quarantined lines of one object written as JSON lines as they are found (nothing held for the object); the
+    file is created with the first record, so a clean object leaves none."""
+
+    def __init__(self, root: StagePath, name: str) -> None:
+        self.root, self.path = root, root / name
+        self.count = 0
+        self._out: IO[bytes] | None = None
+
+    def write(self, record: QuarantinedLine) -> None:
+        if self._out is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._out = self.path.open("wb")
+        self._out.write(orjson.dumps(record.as_dict()) + b"\n")
+        self.count += 1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._out is not None:
+            self._out.close()

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from include.lyve_audit.encode import ObjectCounts, PointTimes, QuarantinedLine, encode_lines
+from include.lyve_audit.errors import TooManyBadLines
 from include.lyve_audit.keys import S3
 from include.lyve_audit.parse import Line, ObjectReadError, iter_lines
 
@@ -183,3 +184,42 @@ def test_unreadable_tail_is_one_quarantined_line_after_the_lines_before_it(tmp_p
     [record] = quarantined
     assert (record.object_key, record.line) == ("obj-key", counts.points + 1)
     assert record.reason.startswith("obj-key: gzip stream ends early (truncated object) after line ")
+
+
+@pytest.mark.parametrize(
+    ("read_chunk", "piece"),
+    [
+        pytest.param(1 << 20, 4 << 20, id="within-one-piece"),
+        pytest.param(512, 700, id="across-many-pieces"),
+    ],
+)
+def test_a_line_over_the_limit_is_quarantined_by_its_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_chunk: int, piece: int
+) -> None:
+    """The over-long line is never held whole: its length and first bytes are kept, its neighbours load."""
+    monkeypatch.setattr("include.lyve_audit.parse.READ_CHUNK", read_chunk)
+    monkeypatch.setattr("include.lyve_audit.parse.INFLATED_PIECE", piece)
+    long = entry("2026-01-10T13:00:00Z", "LONG").replace(b'"LONG"', b'"' + b"x" * 9_000 + b'"')
+    body = b"\n".join([entry("2026-01-10T13:00:00Z", "R1"), long, long + b"\r", entry("2026-01-10T13:00:01Z", "R2")])
+    with gz_file(tmp_path, body + b"\n" + long).open("rb") as stream:
+        lines = list(iter_lines(stream, "obj", max_line_bytes=5_000))
+    assert [number for number, _ in lines] == [1, 2, 3, 4, 5]
+    counts, quarantined = ObjectCounts(), []
+    points = list(encode_lines(lines, S3, "obj", counts, quarantined.append, include_message=False))
+    assert len(points) == 2 and (counts.entries, counts.bad) == (5, 3)
+    reason = f"line of {len(long):,} bytes, longer than the limit of 5,000: not read"
+    assert [(record.line, record.reason) for record in quarantined] == [(2, reason), (3, reason), (5, reason)]
+    assert quarantined[0].text == long[:2048].decode()
+
+
+def test_an_object_clearly_past_the_bad_share_stops_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("include.lyve_audit.encode.EARLY_STOP_BAD_LINES", 50)
+    good = entry("2026-01-10T13:00:00Z")
+    lines = [good, *[b"{bad"] * 1_000]
+    counts, quarantined = ObjectCounts(), []
+    with pytest.raises(TooManyBadLines, match=r"^obj: 50 bad of its first 51 lines \(stopped reading it there\)$"):
+        list(encode_lines(enumerate(lines, 1), S3, "obj", counts, quarantined.append, max_bad_ratio=0.01))
+    assert len(quarantined) == counts.bad == 50
+    counts = ObjectCounts()  # with a threshold of 100 % every line is read
+    list(encode_lines(enumerate(lines, 1), S3, "obj", counts, lambda record: None, max_bad_ratio=1.0))
+    assert (counts.entries, counts.bad) == (1_001, 1_000)

@@ -23,7 +23,7 @@ from include.lyve_audit.pipeline import (
     plan_interval,
     summarize,
 )
-from include.lyve_audit.stage import read_staged
+from include.lyve_audit.stage import read_staged, safe_name
 
 START, END = datetime(2026, 2, 1, 0, tzinfo=UTC), datetime(2026, 2, 1, 1, tzinfo=UTC)
 
@@ -161,6 +161,35 @@ def test_parse_salvages_a_truncated_object_and_fails_on_the_threshold(tmp_path: 
     record = orjson.loads(Path(refs[0]["quarantine"]).read_bytes())
     assert record["object_key"] == key and "truncated" in record["reason"]
     assert record["line"] == refs[0]["entries"]
+
+
+def test_an_object_mostly_bad_stops_early_names_itself_and_the_others_are_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its quarantine file holds what was read (written as found); its partial staged file is removed."""
+    monkeypatch.setattr("include.lyve_audit.encode.EARLY_STOP_BAD_LINES", 100)
+    bad_key, good_key = "February-2026/IAM-2026-02-01-00-59-30.gz", "February-2026/IAM-2026-02-01-01-59-30.gz"
+    good = orjson.dumps({"date": "2026-02-01T00:00:00Z", "content": {"user_name": "u"}}) + b"\n"
+    (tmp_path / "February-2026").mkdir()
+    (tmp_path / bad_key).write_bytes(gzip.compress(good + b"{bad\n" * 5_000))
+    (tmp_path / good_key).write_bytes(gzip.compress(good))
+    with pytest.raises(TooManyBadLines) as raised:
+        parse_objects(
+            [describe(bad_key), describe(good_key)],
+            opener(tmp_path),
+            tmp_path / "stage",
+            tmp_path / "q",
+            "r",
+            Settings(),
+        )
+    quarantine = tmp_path / "q" / f"{safe_name(bad_key)}.jsonl"
+    assert str(raised.value) == (
+        f"bad lines above 1.00% of an object's lines: {bad_key}: 100 bad of its first 101 lines "
+        f"(stopped reading it there) (see {quarantine})"
+    )
+    assert [orjson.loads(line)["line"] for line in quarantine.read_bytes().splitlines()] == list(range(2, 102))
+    staged = sorted(path.name for path in (tmp_path / "stage").rglob("*.lpb"))
+    assert staged == [f"{safe_name(good_key)}.lpb"]
 
 
 def test_summary_counts_per_kind() -> None:
