@@ -8,6 +8,7 @@ Progress goes to stderr, the table to stdout.
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import http.client
 import io
@@ -29,6 +30,7 @@ import orjson
 from bench import data, e2e
 from bench.naive import naive_lines
 from bench.planning import list_requests_per_run
+from include.lyve_audit.__main__ import run_encode
 from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, GzippedBatch, byte_batches
@@ -42,7 +44,9 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 many runs each, taken in turns so that the machine's drift falls on both alike."""
 BIG_BYTES = int(os.environ.get("BENCH_BIG_BYTES", str(1_000_000_000)))
 S3_BUCKET = "bench-logs"
-TARGETS = {"floor_b": 0.60, "naive": 15.0, "sink": 0.80, "rss_mb": 200.0, "rss_ratio": 1.25}
+TARGETS = {"floor_b": 0.50, "cli": 0.80, "naive": 15.0, "sink": 0.80, "rss_mb": 200.0, "rss_ratio": 1.25}
+PERFORMANCE_DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+TABLE_START, TABLE_END = "<!-- make bench: table start -->", "<!-- make bench: table end -->"
 
 
 def log(message: str) -> None:
@@ -108,11 +112,11 @@ def floor_b(body: bytes) -> int:
     return count
 
 
-def encoded(body: bytes) -> Iterator[str]:
+def encoded(body: bytes, entries: int = ENTRIES) -> Iterator[str]:
     """This package's parse + encode of one object: line-protocol lines, streamed as the stage writer takes them."""
     counts = ObjectCounts()
     yield from encode_lines(iter_lines(io.BytesIO(body), "bench"), S3, "bench", counts, lambda record: None)
-    if counts.bad or counts.points != ENTRIES:
+    if counts.bad or counts.points != entries:
         raise RuntimeError(f"unexpected counts {counts}")
 
 
@@ -121,6 +125,43 @@ def ours(body: bytes) -> int:
     the GIL switch interval `parse_objects` runs under."""
     with quick_handoffs():
         return sum(1 for _ in encoded(body))
+
+
+def cli_encode(path: Path) -> int:
+    """The `encode` command on a local object, in this process, its output to /dev/null; returns the points."""
+    args = argparse.Namespace(file=str(path), no_message=False)
+    saved = sys.stdout, sys.stderr
+    with open(os.devnull, "w") as sink, open(os.devnull, "w") as errors:
+        sys.stdout, sys.stderr = sink, errors
+        try:
+            if run_encode(args) != 0:
+                raise RuntimeError("encode reported bad lines")
+        finally:
+            sys.stdout, sys.stderr = saved
+    return ENTRIES
+
+
+def shape_rates(shape: str) -> dict[str, Any]:
+    """Floor B and parse + encode on ENTRIES entries of one fixed shape (bench/data.py), best of REPEATS each."""
+    lines = data.shape_lines(shape, ENTRIES)
+    mean_bytes = sum(map(len, lines)) / len(lines)
+    body = data.gzip_object(lines)
+    del lines
+    seconds_floor, count_floor = best_of(lambda: floor_b(body))
+    seconds_ours, count_ours = best_of(lambda: ours(body))
+    if not count_floor == count_ours == ENTRIES:
+        raise RuntimeError(f"{shape}: entry counts differ between measurements")
+    return {"body": body, "mean_bytes": mean_bytes, "floor": ENTRIES / seconds_floor, "ours": ENTRIES / seconds_ours}
+
+
+def write_into_doc(text: str) -> None:
+    """Put the table between the markers of docs/performance.md (the doc always shows the last run)."""
+    doc = PERFORMANCE_DOC.read_text()
+    head, start, rest = doc.partition(TABLE_START)
+    _, end, tail = rest.partition(TABLE_END)
+    if not (start and end):
+        raise RuntimeError(f"{PERFORMANCE_DOC}: table markers missing")
+    PERFORMANCE_DOC.write_text(f"{head}{TABLE_START}\n```\n{text}```\n{TABLE_END}{tail}")
 
 
 def naive(body: bytes) -> int:
@@ -206,10 +247,11 @@ def end_to_end(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def peak_rss(path: Path, work: Path) -> dict[str, Any]:
-    """Peak RSS of a fresh interpreter that parses + encodes + stages `path` (bench/rss.py)."""
+def peak_rss(path: Path, work: Path, all_bad: bool = False) -> dict[str, Any]:
+    """Peak RSS of a fresh interpreter that parses + encodes + stages `path` (bench/rss.py); an all-bad object is
+    read to its end (bad-line threshold 100 %), every line quarantined."""
     output = subprocess.run(  # noqa: S603 - our interpreter, our arguments
-        [sys.executable, "-m", "bench.rss", str(path), str(work), data.object_key(99)],
+        [sys.executable, "-m", "bench.rss", str(path), str(work), data.object_key(99), "all-bad" if all_bad else ""],
         check=True,
         capture_output=True,
         env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(Path.cwd()))},
@@ -255,6 +297,16 @@ def main() -> None:
         halves = [data.gzip_object(lines[:half]), data.gzip_object(lines[half:])]
         del lines
 
+        log(f"floor B and parse + encode per fixed shape: {', '.join(data.SHAPES)}")
+        shapes = {shape: shape_rates(shape) for shape in data.SHAPES}
+        cli_path = work / data.object_key(0).rsplit("/", 1)[1]
+        cli_path.write_bytes(shapes[data.SHAPES[0]]["body"])
+        log("the encode command on the documented shape")
+        seconds_cli, _ = best_of(lambda: cli_encode(cli_path))
+        rate_cli = ENTRIES / seconds_cli
+        for measured in shapes.values():
+            del measured["body"]
+
         log("floors, parse + encode, naive")
         seconds_a, count_a = best_of(lambda: floor_a(body))
         seconds_b, count_b = best_of(lambda: floor_b(body))
@@ -295,6 +347,13 @@ def main() -> None:
         big = peak_rss(big_path, work / "rss-big")
         if small["points"] != small_entries or big["points"] != big_entries:
             raise RuntimeError("RSS runs lost entries")
+        big_path.unlink()
+        log(f"peak RSS: a {BIG_BYTES / 1e9:.1f} GB object of bad lines only, every line quarantined")
+        bad_path = work / "bad.gz"
+        bad_lines, bad_bytes = data.write_bad_object(bad_path, BIG_BYTES)
+        bad = peak_rss(bad_path, work / "rss-bad", all_bad=True)
+        if bad["bad"] != bad_lines or bad["points"] != 0:
+            raise RuntimeError(f"the all-bad RSS run counted {bad['bad']} bad of {bad_lines} lines")
     finally:
         moto.terminate()
         moto.wait(timeout=15)
@@ -306,15 +365,30 @@ def main() -> None:
     ratio_sink = one["rate"] / sink
     ratio_rss = big["peak_rss_mb"] / small["peak_rss_mb"]
     rows = [
-        row("data", f"{ENTRIES:,} S3 entries, {mean_bytes:,.0f} B each", f"object {len(body) / 1e6:.1f} MB gzip'd"),
+        row(
+            "data",
+            f"{ENTRIES:,} S3 entries, {mean_bytes:,.0f} B each",
+            f"the demo's mix of shapes; object {len(body) / 1e6:.1f} MB gzip'd",
+        ),
         row("floor A: gunzip + split lines", f"{rate_a:,.0f} entries/s", per_entry(rate_a)),
         row("floor B: gunzip + orjson.loads per line", f"{rate_b:,.0f} entries/s", per_entry(rate_b)),
+        row("parse + encode (iter_lines + encode_lines)", f"{rate_ours:,.0f} entries/s", f"{ratio_b:.2f} x floor B"),
+        *[
+            row(
+                f"parse + encode, {shape} ({measured['mean_bytes']:,.0f} B each)",
+                f"{measured['ours']:,.0f} entries/s",
+                f"{measured['ours'] / measured['floor']:.2f} x its floor B ({measured['floor']:,.0f}/s)",
+                f">= {TARGETS['floor_b']:.2f}",
+                measured["ours"] / measured["floor"] >= TARGETS["floor_b"],
+            )
+            for shape, measured in shapes.items()
+        ],
         row(
-            "parse + encode (iter_lines + encode_lines)",
-            f"{rate_ours:,.0f} entries/s",
-            f"{ratio_b:.2f} x floor B; {per_entry(rate_ours)}",
-            f">= {TARGETS['floor_b']:.2f}",
-            ratio_b >= TARGETS["floor_b"],
+            f"encode command, {data.SHAPES[0]}, to /dev/null",
+            f"{rate_cli:,.0f} entries/s",
+            f"{rate_cli / shapes[data.SHAPES[0]]['ours']:.2f} x its parse + encode",
+            f">= {TARGETS['cli']:.2f}",
+            rate_cli / shapes[data.SHAPES[0]]["ours"] >= TARGETS["cli"],
         ),
         row(
             "naive: flatten + Point.from_dict + to_line_protocol",
@@ -378,6 +452,13 @@ def main() -> None:
             f"< {TARGETS['rss_mb']:.0f} MB, < {TARGETS['rss_ratio']:.2f} x",
             big["peak_rss_mb"] < TARGETS["rss_mb"] and ratio_rss < TARGETS["rss_ratio"],
         ),
+        row(
+            f"peak RSS, all-bad object ({bad_bytes / 1e6:,.0f} MB, {bad_lines:,} lines, all quarantined)",
+            f"{bad['peak_rss_mb']:.1f} MB",
+            f"{bad_lines / bad['s']:,.0f} lines/s",
+            f"< {TARGETS['rss_mb']:.0f} MB",
+            bad["peak_rss_mb"] < TARGETS["rss_mb"],
+        ),
     ]
     log("LIST requests per run for a month-end folder")
     listing = list_requests_per_run()
@@ -390,7 +471,11 @@ def main() -> None:
     )
     machine = f"machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}, "
     machine += f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    sys.stdout.write(table(rows) + "\n" + machine + "\n")
+    text = table(rows) + "\n" + machine + "\n"
+    sys.stdout.write(text)
+    if os.environ.get("BENCH_WRITE_DOC", "1") == "1":
+        write_into_doc(text)
+        log(f"table written into {PERFORMANCE_DOC}")
 
 
 if __name__ == "__main__":

@@ -37,10 +37,11 @@ def flatten(entry: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def naive_line(raw: bytes) -> str:
     """One entry's line the naive way (message included, like the product's default)."""
-    flat = flatten(orjson.loads(raw))
+    entry = orjson.loads(raw)
+    flat = flatten(entry if "auditEntry" in entry else {"auditEntry": entry})  # a bare MinIO entry
     tags = {key: str(flat.pop(key)) for key in TAG_KEYS if key in flat}
     time = flat.pop(TIME_KEY)
-    fields = {key: value for key, value in flat.items() if value is not None}
+    fields = {key: value for key, value in flat.items() if value is not None and not isinstance(value, list)}
     fields["message"] = raw.decode()
     record = {"measurement": "audit-01", "tags": tags, "fields": fields, "time": time}
     return Point.from_dict(record, write_precision=WritePrecision.NS).to_line_protocol()

@@ -10,14 +10,18 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 import orjson
 
+from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.demo import generate, write_objects
 from include.lyve_audit.encode import ObjectCounts, QuarantinedLine, encode_lines
 from include.lyve_audit.keys import parse_log_key
 from include.lyve_audit.parse import ObjectReadError, iter_lines
+
+WRITE_BLOCK_LINES = 1024
 
 
 def _utc(text: str) -> datetime:
@@ -48,13 +52,14 @@ def run_encode(args: argparse.Namespace) -> int:
     def report(record: QuarantinedLine) -> None:
         print(f"{record.object_key}:{record.line}: {record.reason}", file=sys.stderr)
 
-    out = sys.stdout
+    out = sys.stdout.buffer
     try:
-        with path.open("rb") as stream:
-            for line in encode_lines(
-                iter_lines(stream, str(path)), kind, str(path), counts, report, not args.no_message
-            ):
-                out.write(line + "\n")
+        with path.open("rb") as stream, quick_handoffs():
+            lines = encode_lines(iter_lines(stream, str(path)), kind, str(path), counts, report, not args.no_message)
+            while block := list(islice(lines, WRITE_BLOCK_LINES)):  # large writes: one per ~2 MB, not one per line
+                block.append("")
+                out.write("\n".join(block).encode())
+        out.flush()
     except ObjectReadError as error:
         print(str(error), file=sys.stderr)
         return 1
