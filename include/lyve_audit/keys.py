@@ -58,6 +58,45 @@ def parse_log_key(key: str) -> LogKey | None:
     return None
 
 
+_MONTH_FOLDER_OBJECT = re.compile(r"^(?P<month>[A-Za-z]+)-\d{4}/(?P<name>[^/]+)\.gz$")
+_STAMP = re.compile(r"-(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})$")
+UNRECOGNISED_EXAMPLES = 3
+
+
+def unrecognised_reason(key: str) -> str | None:
+    """Why a key that looks like a log object (a `.gz` right in a month folder) is not one the pipeline loads, as
+    `<prefix>: <reason>`; None for a recognised key or one that does not look like a log object at all."""
+    match = _MONTH_FOLDER_OBJECT.match(key)
+    if match is None or match["month"].lower() not in _MONTH_NUMBER or parse_log_key(key) is not None:
+        return None
+    name = match["name"]
+    prefix = name.partition("-")[0]
+    stamp = _STAMP.search(name)
+    if stamp is None:
+        return f"{prefix}: no yyyy-MM-dd-HH-mm-ss time stamp"
+    try:
+        datetime.strptime(stamp[1], "%Y-%m-%d-%H-%M-%S")
+    except ValueError:
+        return f"{prefix}: impossible date {stamp[1]}"
+    if prefix.lower() == S3:
+        return f"{prefix}: no logged bucket"
+    return f"{prefix}: unknown kind (known: S3-<bucket>, IAM, Console)"
+
+
+def unrecognised_keys(keys: Iterable[str]) -> dict[str, dict[str, int | list[str]]]:
+    """Keys that look like log objects but are not recognised, by `<prefix>: <reason>`, counted, with examples."""
+    found: dict[str, dict[str, int | list[str]]] = {}
+    for key in keys:
+        reason = unrecognised_reason(key)
+        if reason is None:
+            continue
+        entry = found.setdefault(reason, {"count": 0, "examples": []})
+        entry["count"] += 1  # type: ignore[operator]
+        if len(entry["examples"]) < UNRECOGNISED_EXAMPLES:  # type: ignore[arg-type]
+            entry["examples"].append(key)  # type: ignore[union-attr]
+    return found
+
+
 def month_folder(moment: datetime) -> str:
     """The folder Lyve Cloud writes a moment's logs to, e.g. `January-2026/`."""
     return f"{MONTH_NAMES[moment.month - 1]}-{moment.year:04d}/"

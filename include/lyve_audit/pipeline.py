@@ -42,6 +42,7 @@ from include.lyve_audit.keys import (
     month_folders,
     parse_log_key,
     select_objects,
+    unrecognised_keys,
 )
 from include.lyve_audit.parse import MAX_LINE_BYTES, iter_lines
 from include.lyve_audit.stage import QuarantineFile, StagePath, read_staged, safe_name, staged_path, write_staged
@@ -166,6 +167,7 @@ def plan_interval(
             "listed_by_kind": selection.listed_by_kind,
             "own_by_kind": _by_kind(selection.own),
             "late_by_kind": _by_kind(selection.late),
+            "unrecognised": unrecognised_keys(listed_object.key for listed_object in listed),
         },
     }
 
@@ -347,6 +349,7 @@ def summarize(
         row["objects_loaded"] += 1
         row["points_written"] += result["written"]
     missing = sorted(ref["key"] for group in parsed for ref in group if ref.get("missing"))
+    _warn_unrecognised(plan_counts)
     return {
         "by_kind": by_kind,
         "objects_missing": len(missing),
@@ -354,7 +357,22 @@ def summarize(
         "keys_not_audit_logs": plan_counts["not_audit_logs"],
         "objects_outside_interval": plan_counts["outside_interval"],
         "objects_late": plan_counts["late"],
+        "unrecognised_keys": plan_counts.get("unrecognised", {}),
     }
+
+
+def _warn_unrecognised(plan_counts: dict[str, Any]) -> None:
+    """Keys that look like log objects but are not loaded are never silent: a warning per kind of key, and a loud
+    one when the listing found objects but recognised none (a new key layout, or the wrong bucket)."""
+    unrecognised = plan_counts.get("unrecognised", {})
+    for reason, found in unrecognised.items():
+        log.warning("%d keys not loaded, %s; e.g. %s", found["count"], reason, ", ".join(found["examples"]))
+    if plan_counts["listed"] and not sum(plan_counts["listed_by_kind"].values()):
+        log.warning(
+            "NO AUDIT LOG RECOGNISED: %d keys listed in the month folders, none of them an audit-log key "
+            "(<Month>-<YYYY>/<Kind>-…-<yyyy-MM-dd-HH-mm-ss>.gz); nothing was loaded",
+            plan_counts["listed"],
+        )
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -369,4 +387,6 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"late objects taken: {summary['objects_late']}; "
         f"objects gone before they were read: {summary.get('objects_missing', 0)}"
     )
+    for reason, found in summary.get("unrecognised_keys", {}).items():
+        lines.append(f"not loaded, {reason}: {found['count']} keys, e.g. {', '.join(found['examples'])}")
     return "\n".join(lines)

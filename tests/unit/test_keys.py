@@ -19,6 +19,7 @@ from include.lyve_audit.keys import (
     month_folders,
     parse_log_key,
     select_objects,
+    unrecognised_reason,
 )
 
 
@@ -212,3 +213,21 @@ def test_byte_groups_count(sizes: list[int], target: int, max_groups: int, expec
     groups = byte_groups(items, target, max_groups)
     assert len(groups) == expected
     assert sorted(name for group in groups for name in group) == sorted(name for name, _ in items)
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        pytest.param("May-2026/Account-2026-05-01-10-00-00.gz", "Account: unknown kind", id="unknown-kind"),
+        pytest.param("May-2026/S3-2026-05-01-10-00-00.gz", "S3: no logged bucket", id="s3-without-bucket"),
+        pytest.param("May-2026/IAM-2026-02-30-10-00-00.gz", "IAM: impossible date 2026-02-30-10-00-00", id="feb-30"),
+        pytest.param("May-2026/S3-b-2026-05-01.gz", "S3: no yyyy-MM-dd-HH-mm-ss time stamp", id="short-stamp"),
+        pytest.param("May-2026/S3-b-2026-05-01-10-00-00.gz", None, id="recognised"),
+        pytest.param("May-2026/notes.txt", None, id="not-gzip"),
+        pytest.param("May-2026/archive/S3-b-2026-05-01-10-00-00.gz", None, id="nested-folder"),
+        pytest.param("Backups-2026/S3-b-2026-05-01-10-00-00.gz", None, id="not-a-month-folder"),
+    ],
+)
+def test_unrecognised_reason(key: str, reason: str | None) -> None:
+    found = unrecognised_reason(key)
+    assert found == reason if reason is None else found is not None and found.startswith(reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,7 @@ def test_plan_lists_each_touched_month_and_asks_the_ledger_only_for_late_candida
         + [
             ListedObject("February-2026/other.csv", 1, START),
             ListedObject("February-2026/IAM-2026-02-01-01-00-00.gz", 10, END),
+            ListedObject("February-2026/Account-2026-02-01-00-10-00.gz", 1, START),
         ],
     }
     asked: list[str] = []
@@ -68,14 +70,20 @@ def test_plan_lists_each_touched_month_and_asks_the_ledger_only_for_late_candida
     assert ledger.asked == []
     assert len(plan["groups"]) == 4  # 1,530 bytes at 300 a group would be 6: capped by max_groups
     assert plan["counts"] == {
-        "listed": 14,
-        "not_audit_logs": 1,
+        "listed": 15,
+        "not_audit_logs": 2,
         "outside_interval": 1,
         "own": 12,
         "late": 0,
         "listed_by_kind": {"s3": 12, "iam": 1, "console": 0},
         "own_by_kind": {"s3": 12, "iam": 0, "console": 0},
         "late_by_kind": {"s3": 0, "iam": 0, "console": 0},
+        "unrecognised": {
+            "Account: unknown kind (known: S3-<bucket>, IAM, Console)": {
+                "count": 1,
+                "examples": ["February-2026/Account-2026-02-01-00-10-00.gz"],
+            }
+        },
     }
     first = plan["groups"][0][0]
     assert set(first) == {"key", "size", "last_modified"}
@@ -190,6 +198,33 @@ def test_an_object_mostly_bad_stops_early_names_itself_and_the_others_are_parsed
     assert [orjson.loads(line)["line"] for line in quarantine.read_bytes().splitlines()] == list(range(2, 102))
     staged = sorted(path.name for path in (tmp_path / "stage").rglob("*.lpb"))
     assert staged == [f"{safe_name(good_key)}.lpb"]
+
+
+def test_unrecognised_keys_are_reported_by_prefix_and_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    unrecognised = {
+        "S3: no logged bucket": {"count": 4, "examples": [f"May-2026/S3-2026-05-01-00-0{i}-00.gz" for i in range(3)]}
+    }
+    plan_counts = {
+        "listed": 4,
+        "not_audit_logs": 4,
+        "outside_interval": 0,
+        "own": 0,
+        "late": 0,
+        "listed_by_kind": {"s3": 0, "iam": 0, "console": 0},
+        "unrecognised": unrecognised,
+    }
+    with caplog.at_level(logging.WARNING, logger="include.lyve_audit.pipeline"):
+        summary = summarize(plan_counts, [], [])
+    assert summary["unrecognised_keys"] == unrecognised
+    assert caplog.messages == [
+        "4 keys not loaded, S3: no logged bucket; e.g. May-2026/S3-2026-05-01-00-00-00.gz, "
+        "May-2026/S3-2026-05-01-00-01-00.gz, May-2026/S3-2026-05-01-00-02-00.gz",
+        "NO AUDIT LOG RECOGNISED: 4 keys listed in the month folders, none of them an audit-log key "
+        "(<Month>-<YYYY>/<Kind>-…-<yyyy-MM-dd-HH-mm-ss>.gz); nothing was loaded",
+    ]
+    assert "not loaded, S3: no logged bucket: 4 keys, e.g. May-2026/S3-2026-05-01-00-00-00.gz" in format_summary(
+        summary
+    )
 
 
 def test_summary_counts_per_kind() -> None:
