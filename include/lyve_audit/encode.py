@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -43,34 +45,38 @@ class QuarantinedLine:
 
 
 BUCKET_SHIFT = 33
-"""Slots are grouped by time in buckets of 2**33 ns (about 8.6 s), so that old ones can be forgotten a bucket at a
+"""Slots are grouped by time in buckets of 2**33 ns (about 8.6 s), so that old ones can be packed a bucket at a
 time."""
 HORIZON_NS = 120 * 1_000_000_000
-"""How far behind the latest entry seen so far an entry may be and still be checked against every earlier one."""
+"""Buckets more than this far behind the latest entry seen are packed into sorted arrays (16 bytes a slot)."""
+COMPACT_EVERY = 1 << 16
+"""encode_lines packs what fell behind the horizon every this many lines (so shuffled objects stay small too)."""
+
+
+def _pack(pairs: list[tuple[int, int]]) -> tuple[array[int], array[int]]:
+    pairs.sort()
+    return array("q", [slot for slot, _ in pairs]), array("q", [content for _, content in pairs])
 
 
 @dataclass(slots=True)
 class PointTimes:
-    """Keeps distinct entries that share measurement + tags + time, deterministically, in bounded memory.
+    """Keeps distinct entries that share measurement + tags + time, exactly and deterministically, in compact memory.
 
     InfluxDB keeps one point per series and time, so a second distinct entry at the same nanosecond would silently
     replace the first. The first keeps its time; each later distinct one moves forward by 1 ns until its slot is
     free. An entry byte-identical to one already written is the same event and is not written again. Because lines
-    are taken in object order, a rerun assigns exactly the same times.
+    are taken in object order, a rerun assigns exactly the same times, whatever the order of the lines.
 
-    Memory: one small dict entry (about 100 bytes) per point of the last `horizon_ns` of log time, not per point of
-    the object. Entries in an object are roughly, not strictly, time ordered, so slots are kept in time buckets and a
-    bucket is dropped once it lies wholly more than `horizon_ns` (rounded up to whole buckets, 2 minutes by default)
-    below the latest bucket seen. An entry whose time is at most `horizon_ns` behind every entry before it in the
-    object is therefore checked against all earlier entries, exactly as with unbounded memory. The result can differ
-    only for an entry more than `horizon_ns` behind an earlier entry of the same object AND holding the very series
-    and nanosecond (or, while moving, the next free ones) of a forgotten entry: it then keeps that time (overwriting
-    the earlier point) or, if byte-identical, is written again (the same point; only the duplicate count differs).
-    Which slots are forgotten depends only on the object's lines and their order, so reruns stay deterministic.
+    Every slot of the object is remembered: as a dict entry (about 100 bytes) while its time bucket is within
+    `horizon_ns` of the latest entry seen, then packed with its bucket into two sorted arrays of 64-bit hashes
+    (16 bytes a slot, found by bisection): about 15 MB for a 1 GB object. A slot is the hash of (series, time),
+    its content the hash of the line: two different slots that hash alike only move an entry by 1 ns more.
     """
 
     horizon_ns: int = HORIZON_NS
     _buckets: dict[int, dict[int, int]] = field(default_factory=dict)
+    _packed: dict[int, tuple[array[int], array[int]]] = field(default_factory=dict)
+    _late: dict[int, dict[int, int]] = field(default_factory=dict)
     _top: int = -(1 << 62)
     _keep: int = 0
 
@@ -81,42 +87,52 @@ class PointTimes:
         """The time to write this entry at, or None when it repeats an entry already written."""
         index = time_ns >> BUCKET_SHIFT
         if index > self._top:
-            self._advance(index)
-        slots = self._buckets.get(index)
-        if slots is None:
-            slots = self._buckets[index] = {}
-        slot = hash((series, time_ns))
-        if slot not in slots:
-            slots[slot] = hash(raw)
-            return time_ns
-        return self._collide(series, time_ns, hash(raw))
-
-    def _collide(self, series: str, time_ns: int, content: int) -> int | None:
-        """The slow path: walk forward 1 ns at a time until a free slot or the same content is found."""
-        while True:
+            self._top = index
+        content = hash(raw)
+        while True:  # walk forward 1 ns at a time until a free slot or the same content is found
             index = time_ns >> BUCKET_SHIFT
-            slots = self._buckets.get(index)
-            if slots is None:
-                slots = self._buckets[index] = {}
             slot = hash((series, time_ns))
-            holder = slots.get(slot)
+            holder = self._holder(index, slot)
             if holder is None:
-                slots[slot] = content
+                if index in self._packed:
+                    self._late.setdefault(index, {})[slot] = content
+                else:
+                    self._buckets.setdefault(index, {})[slot] = content
                 return time_ns
             if holder == content:
                 return None
             time_ns += 1
 
-    def _advance(self, index: int) -> None:
-        """A later bucket is seen: forget the buckets wholly below the horizon (at most once per bucket)."""
-        self._top = index
-        limit = index - self._keep
-        for old in [old for old in self._buckets if old < limit]:
-            del self._buckets[old]
+    def _holder(self, index: int, slot: int) -> int | None:
+        """The content hash holding a slot, or None when it is free."""
+        recent = self._buckets.get(index)
+        if recent is not None:
+            return recent.get(slot)
+        late = self._late.get(index)
+        if late is not None and slot in late:
+            return late[slot]
+        packed = self._packed.get(index)
+        if packed is not None:
+            slots, contents = packed
+            at = bisect_left(slots, slot)
+            if at < len(slots) and slots[at] == slot:
+                return contents[at]
+        return None
+
+    def compact(self) -> None:
+        """Pack the buckets wholly behind the horizon (and slots added to packed buckets since) into arrays."""
+        limit = self._top - self._keep
+        for index in [index for index in self._buckets if index < limit]:
+            self._packed[index] = _pack(list(self._buckets.pop(index).items()))
+        for index, late in self._late.items():
+            slots, contents = self._packed[index]
+            self._packed[index] = _pack([*zip(slots, contents, strict=True), *late.items()])
+        self._late.clear()
 
     def __len__(self) -> int:
-        """Slots held now (what the memory bound is about)."""
-        return sum(len(slots) for slots in self._buckets.values())
+        """Slots remembered."""
+        recent = sum(len(slots) for slots in self._buckets.values()) + sum(map(len, self._late.values()))
+        return recent + sum(len(slots) for slots, _ in self._packed.values())
 
 
 def encode_lines(
@@ -140,6 +156,7 @@ def encode_lines(
     line_parts = LINE_PARTS[kind]
     times = PointTimes()
     buckets = times._buckets
+    compact_mask = COMPACT_EVERY - 1
     entries = points = number = 0
     try:
         for number, raw in lines:
@@ -159,7 +176,9 @@ def encode_lines(
                         f"{object_key}: {counts.bad} bad of its first {entries} lines (stopped reading it there)"
                     ) from None
                 continue
-            # PointTimes.assign, inlined for the usual case: a bucket already seen and a free slot.
+            # PointTimes.assign, inlined for the usual case: a recent bucket already seen and a free slot.
+            if not entries & compact_mask:
+                times.compact()
             index = time_ns >> BUCKET_SHIFT
             slots = buckets.get(index)
             slot = hash((series, time_ns))

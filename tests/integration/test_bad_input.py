@@ -347,3 +347,19 @@ def test_too_many_bad_lines_name_the_object_and_its_quarantine_file(deployment: 
     message = str(raised.value)
     assert f"{KEY}: 2 bad of 10 lines (see " in message and message.endswith(".jsonl)")
     assert [record["line"] for record in deployment.quarantined()] == [9, 10]
+
+
+def test_colliding_entries_of_two_objects_are_one_point_the_last_loaded_wins(deployment: Deployment) -> None:
+    """Entries are compared within an object only (docs/guarantees.md): a distinct entry of another object with the
+    same measurement, tags and nanosecond is the same InfluxDB point, so the object loaded last (groups load in
+    parallel) overwrites its fields. Within one object both are kept (the second moved by 1 ns)."""
+    first, second = line(1), line(1).replace(b'"R1"', b'"R1-other"')
+    earlier, later = KEY, KEY.replace("22-19-59", "22-39-59")
+    deployment.put(earlier, [first])
+    deployment.put(later, [second])
+    deployment.steps(HOUR_END)
+    assert loaded_ids(deployment) in (["R1"], ["R1-other"])
+    assert deployment.ledger_keys() == [earlier, later]
+    deployment.put(later, [first, second])  # the same two entries in one object: both kept
+    deployment.steps(HOUR_END)
+    assert loaded_ids(deployment) == ["R1", "R1-other"]

@@ -294,32 +294,66 @@ def test_cached_time_prefix_equals_the_full_parser(text: str) -> None:
     assert parse_time_ns(text) == first == lineproto._parse_time_ns(text)
 
 
-def test_point_times_forget_only_slots_beyond_the_horizon() -> None:
+def test_point_times_remember_every_slot_however_far_behind() -> None:
     times = PointTimes()
     second = 1_000_000_000
     start = 1_768_050_000 * second
     assert times.assign("s", start, b"a") == start
-    # Within the horizon of the latest entry: still detected, even out of order.
     assert times.assign("s", start + 100 * second, b"b") == start + 100 * second
     assert times.assign("s", start, b"c") == start + 1
     assert times.assign("s", start, b"a") is None
-    # Far later entries make the old buckets go; a late repeat is then no longer recognised (documented).
+    # Far later entries push the first bucket behind the horizon: it is packed, and still exact.
     assert times.assign("s", start + HORIZON_NS + (2 << BUCKET_SHIFT), b"d") is not None
-    assert times.assign("s", start, b"a") == start
+    times.compact()
+    assert start >> BUCKET_SHIFT in times._packed
+    assert times.assign("s", start, b"a") is None
+    assert times.assign("s", start, b"e") == start + 2  # added to the packed bucket
+    assert times.assign("s", start, b"e") is None
+    times.compact()
+    assert times.assign("s", start, b"f") == start + 3
+    assert len(times) == 6  # a, b, c, d, e, f
 
 
-def test_point_times_memory_follows_the_horizon_not_the_object() -> None:
+def test_point_times_keep_recent_slots_in_dicts_and_pack_the_rest() -> None:
     times = PointTimes()
-    step = 2_000_000  # 500 entries per second of log time, for one hour
+    step = 2_000_000  # 500 entries per second of log time
     start = 1_768_050_000 * 1_000_000_000
-    peak = 0
-    for index in range(1_800_000):
+    count = 300_000
+    for index in range(count):
         times.assign("s", start + index * step, b"%d" % index)
-        if index % 50_000 == 0:
-            peak = max(peak, len(times))
-    horizon_entries = HORIZON_NS // step
-    assert peak <= horizon_entries + 2 * ((1 << BUCKET_SHIFT) // step)
-    assert peak < 1_800_000 / 10
+        if index % 65_536 == 0:
+            times.compact()
+    times.compact()
+    recent = sum(len(slots) for slots in times._buckets.values())
+    assert recent <= HORIZON_NS // step + 2 * ((1 << BUCKET_SHIFT) // step)
+    assert len(times) == count
+    packed_bytes = sum(
+        slots.itemsize * len(slots) + contents.itemsize * len(contents) for slots, contents in times._packed.values()
+    )
+    assert packed_bytes == 16 * (count - recent)
+
+
+def test_colliding_entries_are_all_kept_in_any_order_and_reruns_give_the_same_points() -> None:
+    """Entries sharing series and nanosecond, scattered through an object whose times jump by hours."""
+    rng = random.Random(3)  # noqa: S311 - seeded test data
+    raws = []
+    for group in range(300):
+        moment = MOMENT + timedelta(seconds=rng.randrange(4 * 3600))
+        for member in range(4):  # the same series and nanosecond, four distinct entries
+            entry = {"auditEntry": {"time": f"{moment:%Y-%m-%dT%H:%M:%S}.000000001Z", "requestID": f"{group}-{member}"}}
+            raws.append(orjson.dumps(entry))
+    raws += raws[:50]  # byte-identical repeats: the same events
+    rng.shuffle(raws)
+
+    def run() -> tuple[list[str], ObjectCounts]:
+        counts = ObjectCounts()
+        points = list(encode_lines(enumerate(raws, 1), S3, "k", counts, lambda record: None, include_message=False))
+        return points, counts
+
+    points, counts = run()
+    assert (counts.points, counts.duplicates) == (1200, 50)
+    assert len({point.rsplit(" ", 1)[1] for point in points}) == 1200  # one series: every time distinct
+    assert run() == (points, counts)
 
 
 def test_encode_lines_writes_each_line_as_the_reference_reads_it() -> None:
