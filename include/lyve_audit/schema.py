@@ -176,7 +176,46 @@ class _S3Entry(_Audit, gc=False, rename="camel"):
     service_account_name: _Scalar = None
 
 
+_Text = str | None
+_Code = int | str | None
+
+
+class _TextApi(_Api, gc=False, rename="camel"):
+    name: _Text = None
+    bucket: _Text = None
+    object: _Text = None
+    status: _Text = None
+    status_code: _Code = None
+
+
+class _TextHeaders(_Headers, gc=False):
+    real_ip: _Text = msgspec.field(default=None, name="X-Real-Ip")
+
+
+class _TextAudit(_Audit, gc=False, rename="camel"):
+    time: _Text = None
+    api: _TextApi | None = None
+    request_header: _TextHeaders | None = None
+    request_id: _Text = msgspec.field(default=None, name="requestID")
+    user_agent: _Text = None
+    access_key: _Text = None
+    parent_user: _Text = None
+    error: _Text = None
+    request_path: _Text = None
+    request_host: _Text = None
+
+
+class _TextS3Entry(_TextAudit, gc=False, rename="camel"):
+    """_S3Entry with every tag and string field a string (the status code an integer or a string), as Lyve Cloud and
+    MinIO write them: the types the fast path of `s3_line_parts` relies on. Other lines are decoded as _S3Entry."""
+
+    audit_entry: _TextAudit | None = None
+    service_account_creator_id: _Text = None
+    service_account_name: _Text = None
+
+
 _decode_s3 = msgspec.json.Decoder(_S3Entry).decode
+_decode_s3_text = msgspec.json.Decoder(_TextS3Entry).decode
 _NO_API = _Api()
 _NO_HEADERS = _Headers()
 _CACHE_LIMIT = 1 << 16
@@ -187,19 +226,18 @@ _ip_tags: dict[str, str] = {}
 NEITHER_SHAPE = (
     "neither a Lyve Cloud S3 API entry (no `auditEntry`) nor a MinIO audit entry (`time` and `api` at the top level)"
 )
-STRING_FIELDS = (
-    "auditEntry.api.object",
+SHARED_STRING_FIELDS = (
     "auditEntry.api.status",
-    "auditEntry.requestID",
     "auditEntry.userAgent",
     "auditEntry.accessKey",
     "auditEntry.parentUser",
-    "auditEntry.error",
-    "auditEntry.requestPath",
     "auditEntry.requestHost",
 )
-"""The string fields of `audit-01`, in the order they are written (each only when present and not empty)."""
-_FIELD_PREFIXES = tuple(f',{name}="' for name in STRING_FIELDS)
+"""String fields whose values many entries share (their text is cached), written first."""
+OWN_STRING_FIELDS = ("auditEntry.api.object", "auditEntry.requestID", "auditEntry.requestPath", "auditEntry.error")
+"""String fields of each request, written after the shared ones. Each string field only when present and not empty."""
+_OWN_PREFIXES = tuple(f',{name}="' for name in OWN_STRING_FIELDS)
+_shared_texts: dict[tuple[str | None, ...], str] = {}
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
@@ -253,19 +291,16 @@ def _latency(name: str, in_ns: _Integer, duration: _Duration) -> str:
     return f",{name}={_nanoseconds(name, duration)}i"
 
 
-def _nothing_to_escape(values: list[_Scalar]) -> bool:
-    """True when the values are strings without a quote or backslash (False for a number or boolean)."""
-    try:
-        joined = "".join(values)  # type: ignore[arg-type]
-    except TypeError:
-        return False
+def _nothing_to_escape(values: list[str]) -> bool:
+    """True when none of the strings holds a quote or a backslash."""
+    joined = "".join(values)
     return '"' not in joined and "\\" not in joined
 
 
-def _string_fields(values: tuple[_Scalar, ...]) -> str:
-    """`,name="value"` for each non-empty value of STRING_FIELDS, escaped as field strings."""
+def _string_fields(names: tuple[str, ...], values: tuple[_Scalar, ...]) -> str:
+    """`,name="value"` for each non-empty value, escaped as a field string."""
     out = ""
-    for name, value in zip(STRING_FIELDS, values, strict=True):
+    for name, value in zip(names, values, strict=True):
         if value is None:
             continue
         text = value if value.__class__ is str else _text(value)
@@ -283,9 +318,17 @@ def s3_line_parts(raw: bytes, include_message: bool) -> Parts:
     other case goes through the same checks as the rest of the schema.
     """
     try:
-        entry = _decode_s3(raw)
+        entry = _decode_s3_text(raw)
         text = raw.decode()
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError) as error:
+        as_text = True
+    except msgspec.ValidationError:  # a number or boolean where text belongs, or a wrong type: every JSON scalar
+        as_text = False
+        try:
+            entry = _decode_s3(raw)
+            text = raw.decode()
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError) as error:
+            raise _bad_s3_line(raw, error) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
         raise _bad_s3_line(raw, error) from None
     audit = entry.audit_entry
     if audit is not None:
@@ -310,10 +353,9 @@ def s3_line_parts(raw: bytes, include_message: bool) -> Parts:
         time_ns = _time(time_name, when)
 
     api = audit.api or _NO_API
-    code = api.status_code
-    key = (api.bucket, api.name, code, creator, account)
-    heads = _s3_heads.get(key) if code.__class__ is int or code.__class__ is str or code is None else None
-    if heads is None:  # (a boolean or float code could equal a cached integer one)
+    key = (api.bucket, api.name, api.status_code, creator, account)
+    heads = _s3_heads.get(key) if as_text else None  # (a boolean or float could equal a cached integer)
+    if heads is None:
         heads = _s3_heads_of(key)
     ip = (audit.request_header or _NO_HEADERS).real_ip
     if ip is None or ip == "":
@@ -327,52 +369,57 @@ def s3_line_parts(raw: bytes, include_message: bool) -> Parts:
         check_storable(series, time_ns)
 
     fields = f"entry_bytes={len(raw)}i"
-    if include_message:  # json_field_string, inlined
-        if "\t" in text or "\r" in text or "\n" in text:
-            fields += f",message={escape_field_string(text)}"
-        else:
-            fields += f",message={_dumps(text).decode()}"
-    if api is not _NO_API:
-        ttr = api.time_to_response
-        if (
-            api.time_to_response_in_ns is None
-            and ttr.__class__ is str
-            and ttr[-2:] == "ns"  # type: ignore[index]
-            and (digits := ttr[:-2]).isdigit()  # type: ignore[index]
-            and len(digits) <= _SAFE_DIGITS
-            and digits.isascii()
+    if api is not _NO_API:  # integers written as they are when plainly in range; any other value through the checks
+        ttr, in_ns = api.time_to_response, api.time_to_response_in_ns
+        if in_ns is None:
+            if (
+                ttr.__class__ is str
+                and ttr[-2:] == "ns"  # type: ignore[index]
+                and (digits := ttr[:-2]).isdigit()  # type: ignore[index]
+                and len(digits) <= _SAFE_DIGITS
+                and digits.isascii()
+            ):
+                fields += f",auditEntry.api.timeToResponse={digits if digits[0] != '0' else int(digits)}i"
+            elif ttr is not None:
+                fields += _latency("auditEntry.api.timeToResponse", None, ttr)
+        elif (in_ns.__class__ is int and 0 <= in_ns <= MAX_INTEGER) or (  # type: ignore[operator]
+            in_ns.__class__ is str and in_ns.isdigit() and len(in_ns) <= _SAFE_DIGITS and in_ns.isascii()  # type: ignore[union-attr]
         ):
-            fields += f",auditEntry.api.timeToResponse={digits if digits[0] != '0' else int(digits)}i"
+            fields += f",auditEntry.api.timeToResponse={int(in_ns)}i"
         else:
-            fields += _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, ttr)
+            fields += _latency("auditEntry.api.timeToResponse", in_ns, ttr)
         if api.time_to_first_byte is not None or api.time_to_first_byte_in_ns is not None:
             fields += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
-        if (rx := api.rx) is not None and rx != "":
-            fields += f",auditEntry.api.rx={_integer('auditEntry.api.rx', rx)}i"
-        if (tx := api.tx) is not None and tx != "":
-            fields += f",auditEntry.api.tx={_integer('auditEntry.api.tx', tx)}i"
+        if (rx := api.rx) is not None:
+            if rx.__class__ is int and MIN_INTEGER <= rx <= MAX_INTEGER:  # type: ignore[operator]
+                fields += f",auditEntry.api.rx={rx}i"
+            elif rx != "":
+                fields += f",auditEntry.api.rx={_integer('auditEntry.api.rx', rx)}i"
+        if (tx := api.tx) is not None:
+            if tx.__class__ is int and MIN_INTEGER <= tx <= MAX_INTEGER:  # type: ignore[operator]
+                fields += f",auditEntry.api.tx={tx}i"
+            elif tx != "":
+                fields += f",auditEntry.api.tx={_integer('auditEntry.api.tx', tx)}i"
         if api.objects:
             fields += f",auditEntry.api.objectCount={len(api.objects)}i"
-    values = (
-        api.object,
-        api.status,
-        audit.request_id,
-        audit.user_agent,
-        audit.access_key,
-        audit.parent_user,
-        audit.error,
-        audit.request_path,
-        audit.request_host,
-    )
-    present = [*filter(None, values)]
-    if present or 0 in values:
-        pieces = None
-        if 0 not in values and ("\\" not in text or _nothing_to_escape(present)):
-            try:  # `,name="value"` pieces joined in C; no backslash in the JSON text means no quote in any value
-                pieces = '"'.join(map(add, compress(_FIELD_PREFIXES, values), present))
-            except TypeError:  # a number or boolean among them
-                pass
-        fields += _string_fields(values) if pieces is None else pieces + '"'
+    shared = (api.status, audit.user_agent, audit.access_key, audit.parent_user, audit.request_host)
+    own = (api.object, audit.request_id, audit.request_path, audit.error)
+    if not as_text:
+        fields += _string_fields(SHARED_STRING_FIELDS, shared) + _string_fields(OWN_STRING_FIELDS, own)
+    else:
+        fields += _shared_texts.get(shared) or _remember(  # type: ignore[arg-type]
+            _shared_texts, shared, _string_fields(SHARED_STRING_FIELDS, shared)
+        )
+        if present := [*filter(None, own)]:  # `,name="value"` pieces joined in C when nothing needs escaping
+            if "\\" not in text or _nothing_to_escape(present):  # no backslash in the JSON: no quote in a value
+                fields += '"'.join(map(add, compress(_OWN_PREFIXES, own), present)) + '"'
+            else:
+                fields += _string_fields(OWN_STRING_FIELDS, own)
+    if include_message:  # last, so that the short fields are joined before the long one (json_field_string, inlined)
+        if "\t" in text or "\r" in text or "\n" in text:
+            fields = f"{fields},message={escape_field_string(text)}"
+        else:
+            fields = f"{fields},message={_dumps(text).decode()}"
     return series, fields, time_ns
 
 

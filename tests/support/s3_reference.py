@@ -121,10 +121,11 @@ def read_entry(entry: Any) -> tuple[dict[str, str], dict[str, int | str], int]:
         raise Bad("objects not a list")
     if objects:
         fields["auditEntry.api.objectCount"] = len(objects)
-    strings = [("auditEntry.api.object", api.get("object")), ("auditEntry.api.status", api.get("status"))]
-    strings += [
-        (f"auditEntry.{name}", audit.get(name))
-        for name in ("requestID", "userAgent", "accessKey", "parentUser", "error", "requestPath", "requestHost")
+    strings = [
+        ("auditEntry.api.status", api.get("status")),
+        *[(f"auditEntry.{name}", audit.get(name)) for name in ("userAgent", "accessKey", "parentUser", "requestHost")],
+        ("auditEntry.api.object", api.get("object")),
+        *[(f"auditEntry.{name}", audit.get(name)) for name in ("requestID", "requestPath", "error")],
     ]
     fields |= {name: _text(value) for name, value in strings if _text(value)}
     return {key: value for key, value in sorted(tags.items()) if value}, fields, time_ns
@@ -143,10 +144,10 @@ def expected_point(raw: bytes, include_message: bool) -> str:
     if len(series.encode()) > 65_000:
         raise Bad("series key too long")
     fields = [f"entry_bytes={len(raw)}i"]
-    if include_message:
-        fields.append(f"message={json_field_string(text)}")
     fields += [
         f"{name}={value}i" if isinstance(value, int) else f"{name}={escape_field_string(value)}"
         for name, value in values.items()
     ]
+    if include_message:
+        fields.append(f"message={json_field_string(text)}")
     return f"{series} {','.join(fields)} {time_ns}"

@@ -47,8 +47,9 @@ def test_s3_entry() -> None:
         "serviceAccountName=backup\\ svc "
         f"entry_bytes={len(orjson.dumps(S3_ENTRY))}i,"
         "auditEntry.api.timeToResponse=2246401314i,auditEntry.api.timeToFirstByte=1000i,"
-        'auditEntry.api.rx=512i,auditEntry.api.tx=5637i,auditEntry.api.object="values-v2.yaml",'
-        'auditEntry.api.status="OK",auditEntry.requestID="165C883E70C2A5D0",auditEntry.userAgent="aws-sdk-java/1.0" '
+        'auditEntry.api.rx=512i,auditEntry.api.tx=5637i,auditEntry.api.status="OK",'
+        'auditEntry.userAgent="aws-sdk-java/1.0",auditEntry.api.object="values-v2.yaml",'
+        'auditEntry.requestID="165C883E70C2A5D0" '
         "1611312570699378337"
     )
 
@@ -82,8 +83,8 @@ def test_s3_documented_entry() -> None:
         "audit-01,auditEntry.api.bucket=bucket-1,auditEntry.api.name=PutObject,auditEntry.api.statusCode=200,"
         "auditEntry.requestHeader.X-Real-Ip=10.1.2.3,serviceAccountCreatorId=john.doe@email.com "
         f"entry_bytes={len(orjson.dumps(DOCUMENTED_S3_ENTRY))}i,auditEntry.api.timeToResponse=2246401314i,"
-        'auditEntry.api.object="values-v2.yaml",auditEntry.api.status="OK",auditEntry.requestID="165C883E70C2A5D0",'
-        'auditEntry.userAgent="aws-sdk-java/1.0" 1611312570699378337'
+        'auditEntry.api.status="OK",auditEntry.userAgent="aws-sdk-java/1.0",auditEntry.api.object="values-v2.yaml",'
+        'auditEntry.requestID="165C883E70C2A5D0" 1611312570699378337'
     )
 
 
@@ -126,9 +127,9 @@ def test_bare_minio_entry_is_an_s3_entry_with_its_access_key_as_the_account() ->
         "auditEntry.requestHeader.X-Real-Ip=192.0.2.7,serviceAccountCreatorId=svc-owner,serviceAccountName=AKIAEXAMPLE "
         f"entry_bytes={len(orjson.dumps(MINIO_AUDIT))}i,auditEntry.api.timeToResponse=2143308i,"
         "auditEntry.api.rx=412i,auditEntry.api.tx=231i,auditEntry.api.objectCount=2i,"
-        'auditEntry.api.status="OK",auditEntry.requestID="17CB8E2E3A0F1A2B",'
-        'auditEntry.userAgent="MinIO (linux; amd64) minio-go/v7.0.70",auditEntry.accessKey="AKIAEXAMPLE",'
-        'auditEntry.parentUser="svc-owner",auditEntry.requestPath="/bucket-1/",auditEntry.requestHost="s3.example.com" '
+        'auditEntry.api.status="OK",auditEntry.userAgent="MinIO (linux; amd64) minio-go/v7.0.70",'
+        'auditEntry.accessKey="AKIAEXAMPLE",auditEntry.parentUser="svc-owner",auditEntry.requestHost="s3.example.com",'
+        'auditEntry.requestID="17CB8E2E3A0F1A2B",auditEntry.requestPath="/bucket-1/" '
         "1714633960123456000"
     )
 
@@ -140,9 +141,10 @@ def test_minio_fields_in_a_lyve_entry_are_fields_and_keep_its_tags() -> None:
     entry = {"serviceAccountCreatorId": "", "serviceAccountName": "", "auditEntry": internal}
     assert encode(S3, entry) == (
         f"audit-01 entry_bytes={len(orjson.dumps(entry))}i,"
-        'auditEntry.requestID="17CB8E2E3A0F1A2B",auditEntry.userAgent="MinIO (linux; amd64) minio-go/v7.0.70",'
-        'auditEntry.accessKey="AKIAEXAMPLE",auditEntry.parentUser="svc-owner",auditEntry.error="disk \\"1\\" offline",'
-        'auditEntry.requestPath="/bucket-1/",auditEntry.requestHost="s3.example.com" 1714633960123456000'
+        'auditEntry.userAgent="MinIO (linux; amd64) minio-go/v7.0.70",auditEntry.accessKey="AKIAEXAMPLE",'
+        'auditEntry.parentUser="svc-owner",auditEntry.requestHost="s3.example.com",'
+        'auditEntry.requestID="17CB8E2E3A0F1A2B",auditEntry.requestPath="/bucket-1/",'
+        'auditEntry.error="disk \\"1\\" offline" 1714633960123456000'
     )
 
 
