@@ -285,7 +285,10 @@ def _nanoseconds(name: str, value: _Duration) -> int:
 def _latency(name: str, in_ns: _Integer, duration: _Duration) -> str:
     """`,name=<ns>i` from the `…InNS` integer when given, else from the Go duration; empty when neither is."""
     if in_ns is not None and in_ns != "":
-        return f",{name}={_integer(name, in_ns)}i"
+        nanos = _integer(f"{name}InNS", in_ns)
+        if nanos < 0:
+            raise BadLine(f"{name}InNS: negative duration: {in_ns!r}")
+        return f",{name}={nanos}i"
     if duration is None or duration == "":
         return ""
     return f",{name}={_nanoseconds(name, duration)}i"

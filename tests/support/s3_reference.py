@@ -111,6 +111,8 @@ def read_entry(entry: Any) -> tuple[dict[str, str], dict[str, int | str], int]:
     for name in ("timeToResponse", "timeToFirstByte"):
         if not _absent(api.get(f"{name}InNS")):
             fields[f"auditEntry.api.{name}"] = _integer(api[f"{name}InNS"])
+            if fields[f"auditEntry.api.{name}"] < 0:  # type: ignore[operator]
+                raise Bad("negative duration")
         elif not _absent(api.get(name)):
             fields[f"auditEntry.api.{name}"] = _duration(api[name])
     for name in ("rx", "tx"):

@@ -221,6 +221,12 @@ def test_status_code_as_string_is_the_same_tag() -> None:
         pytest.param({"timeToResponse": "abc"}, "auditEntry.api.timeToResponse: not a duration", id="ttr-text"),
         pytest.param({"timeToResponse": "-3ns"}, "auditEntry.api.timeToResponse: not a duration", id="ttr-negative"),
         pytest.param({"rx": "many"}, "auditEntry.api.rx: not an integer", id="rx-text"),
+        pytest.param(
+            {"timeToResponseInNS": "-5"}, "auditEntry.api.timeToResponseInNS: negative duration", id="in-ns-negative"
+        ),
+        pytest.param(
+            {"timeToFirstByteInNS": "5ms"}, "auditEntry.api.timeToFirstByteInNS: not an integer", id="in-ns-text"
+        ),
         pytest.param({"rx": "--5"}, "auditEntry.api.rx: not an integer", id="rx-two-signs"),
         pytest.param({"rx": "\u00b2"}, "auditEntry.api.rx: not an integer", id="rx-superscript-digit"),
         pytest.param({"rx": 1.5}, "auditEntry.api.rx: expected int | str | null, got float", id="rx-float"),
