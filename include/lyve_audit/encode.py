@@ -53,9 +53,10 @@ COMPACT_EVERY = 1 << 16
 """encode_lines packs what fell behind the horizon every this many lines (so shuffled objects stay small too)."""
 
 
-def _pack(pairs: list[tuple[int, int]]) -> tuple[array[int], array[int]]:
-    pairs.sort()
-    return array("q", [slot for slot, _ in pairs]), array("q", [content for _, content in pairs])
+def _pack(slots: dict[int, int]) -> tuple[array[int], array[int]]:
+    """A bucket's slots as sorted arrays of slot hashes and their contents (sorted and copied in C)."""
+    ordered = sorted(slots)
+    return array("q", ordered), array("q", map(slots.__getitem__, ordered))
 
 
 @dataclass(slots=True)
@@ -123,10 +124,10 @@ class PointTimes:
         """Pack the buckets wholly behind the horizon (and slots added to packed buckets since) into arrays."""
         limit = self._top - self._keep
         for index in [index for index in self._buckets if index < limit]:
-            self._packed[index] = _pack(list(self._buckets.pop(index).items()))
+            self._packed[index] = _pack(self._buckets.pop(index))
         for index, late in self._late.items():
             slots, contents = self._packed[index]
-            self._packed[index] = _pack([*zip(slots, contents, strict=True), *late.items()])
+            self._packed[index] = _pack(dict(zip(slots, contents, strict=True)) | late)
         self._late.clear()
 
     def __len__(self) -> int:
