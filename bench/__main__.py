@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from bench import data, e2e
+from bench.catchup import catch_up_rows, table_rows
 from bench.naive import naive_lines
 from bench.planning import list_requests_per_run
 from include.lyve_audit.__main__ import run_encode
@@ -42,6 +43,8 @@ ENTRIES = int(os.environ.get("BENCH_ENTRIES", "200000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 """Each CPU timing is the best of this many runs; the engine-bound rates (sink, end to end) are the median of this
 many runs each, taken in turns so that the machine's drift falls on both alike."""
+CATCH_UP_HOURS = int(os.environ.get("BENCH_CATCHUP_HOURS", "24"))
+"""Hours of small objects the scheduler catches up in the catch-up rows (0 leaves them out: about 10 minutes)."""
 BIG_BYTES = int(os.environ.get("BENCH_BIG_BYTES", str(1_000_000_000)))
 S3_BUCKET = "bench-logs"
 TARGETS = {"floor_b": 0.50, "cli": 0.80, "naive": 15.0, "sink": 0.80, "rss_mb": 200.0, "rss_ratio": 1.25}
@@ -469,6 +472,15 @@ def main() -> None:
             f"{listing['whole']:,} listing the folder whole (before)",
         )
     )
+    if CATCH_UP_HOURS:
+        log(f"catch-up of {CATCH_UP_HOURS} hours under the real scheduler, two ways")
+        catch_up_moto, catch_up_url = start_moto()
+        try:
+            catch_up = catch_up_rows(catch_up_url, CATCH_UP_HOURS)
+        finally:
+            catch_up_moto.terminate()
+            catch_up_moto.wait(timeout=15)
+        rows.extend(row(*line) for line in table_rows(catch_up, CATCH_UP_HOURS))
     machine = f"machine: {os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}, "
     machine += f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     text = table(rows) + "\n" + machine + "\n"

@@ -23,7 +23,7 @@ from include.lyve_audit.demo import GeneratedObject, generate
 from include.lyve_audit.keys import KINDS, parse_log_key
 from include.lyve_audit.schema import MEASUREMENTS
 from tests.conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, configure_suite_airflow
-from tests.support.airflow_cluster import AirflowCluster, ClusterError, Postgres
+from tests.support.airflow_cluster import AirflowCluster, Postgres
 from tests.support.deployment import entries_by_kind
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy, free_port, wait_for_http
 from tests.support.pipeline_env import s3_client, unique_name, upload
@@ -58,39 +58,6 @@ def cluster(tmp_path: Path) -> Iterator[AirflowCluster]:
     finally:
         cluster.stop_all()
         postgres.drop_database(database)
-
-
-def wait_for_runs(cluster: AirflowCluster, expected: int, timeout_s: float = RUNS_TIMEOUT_S) -> list[tuple[Any, ...]]:
-    """Until `expected` runs exist and all have finished; a failed or retried task stops the wait at once.
-
-    Returns (run_id, run_type, state) per run, in logical-date order (manual runs without one last).
-    """
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        cluster.check_alive()
-        bad = cluster.query(
-            "SELECT run_id, task_id, map_index, state FROM task_instance "
-            "WHERE dag_id = %s AND state IN ('failed', 'up_for_retry', 'upstream_failed')",
-            [DAG_ID],
-        )
-        if bad:
-            raise ClusterError(f"tasks failed: {bad}")
-        runs = cluster.query(
-            "SELECT run_id, run_type, state FROM dag_run WHERE dag_id = %s ORDER BY logical_date NULLS LAST",
-            [DAG_ID],
-        )
-        if len(runs) >= expected and all(state in ("success", "failed") for _, _, state in runs):
-            return runs
-        time.sleep(1)
-    raise ClusterError(f"runs did not finish within {timeout_s:.0f} s: {cluster.run_states()}")
-
-
-def reports(cluster: AirflowCluster) -> dict[str, dict[str, Any]]:
-    """Each run's report (the report task's return value), by run id."""
-    rows = cluster.query(
-        "SELECT run_id, value FROM xcom WHERE dag_id = %s AND task_id = 'report' AND key = 'return_value'", [DAG_ID]
-    )
-    return {run_id: json.loads(value) if isinstance(value, str | bytes) else value for run_id, value in rows}
 
 
 def clear_load(cluster: AirflowCluster, run_id: str, *flags: str) -> str:
@@ -153,7 +120,7 @@ def test_catch_up_with_four_active_runs_does_each_object_once(
         cluster.cli("dags", "trigger", DAG_ID, "--conf", json.dumps({"interval_start": manual_hour.isoformat()}))
         started = time.monotonic()
         cluster.cli("dags", "unpause", DAG_ID)
-        runs = wait_for_runs(cluster, HOURS + 1)
+        runs = cluster.wait_for_runs(DAG_ID, HOURS + 1, RUNS_TIMEOUT_S)
         seconds = time.monotonic() - started
 
         scheduled = [run_id for run_id, run_type, _ in runs if run_type == "scheduled"]
@@ -164,7 +131,7 @@ def test_catch_up_with_four_active_runs_does_each_object_once(
         assert ledger() == sorted(item.key for item in objects)
         assert not list(stage.rglob("*.lpb")), "no staged file is left once the runs are done"
 
-        by_run = reports(cluster)
+        by_run = cluster.reports(DAG_ID)
         total = sum(expected.values())
         written = sum(points_written(by_run[run_id]) for run_id in scheduled)
         assert written == total, f"amplification {written / total:.2f}"
@@ -188,7 +155,7 @@ def test_catch_up_with_four_active_runs_does_each_object_once(
         clear_load(cluster, failed_run, "--downstream")
         # And one cleared alone at a later time, in a run that had succeeded.
         clear_load(cluster, scheduled[7])
-        runs = wait_for_runs(cluster, HOURS + 1)
+        runs = cluster.wait_for_runs(DAG_ID, HOURS + 1, RUNS_TIMEOUT_S)
         assert {state for _, _, state in runs} == {"success"}
         tries = cluster.query(
             "SELECT run_id, try_number, state FROM task_instance WHERE dag_id = %s AND task_id = 'load_points' "
@@ -198,7 +165,7 @@ def test_catch_up_with_four_active_runs_does_each_object_once(
         assert sorted((try_number, state) for _, try_number, state in tries) == [(2, "success"), (2, "success")]
         assert counts() == expected
         assert ledger() == sorted(item.key for item in objects)
-        by_run = reports(cluster)
+        by_run = cluster.reports(DAG_ID)
         assert sum(points_written(by_run[run_id]) for run_id in scheduled) == total
 
     with capsys.disabled():

@@ -372,6 +372,38 @@ class AirflowCluster:
             time.sleep(1)
         raise ClusterError(f"backfill {backfill_id} did not finish within {timeout_s:.0f} s: {self.run_states()}")
 
+    def wait_for_runs(self, dag_id: str, expected: int, timeout_s: float = 600.0) -> list[tuple[Any, ...]]:
+        """Until `expected` runs of the DAG exist and all have finished; a failed or retried task stops the wait.
+
+        Returns (run_id, run_type, state) per run, in logical-date order (manual runs without one last).
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check_alive()
+            bad = self.query(
+                "SELECT run_id, task_id, map_index, state FROM task_instance "
+                "WHERE dag_id = %s AND state IN ('failed', 'up_for_retry', 'upstream_failed')",
+                [dag_id],
+            )
+            if bad:
+                raise ClusterError(f"tasks failed: {bad}")
+            runs = self.query(
+                "SELECT run_id, run_type, state FROM dag_run WHERE dag_id = %s ORDER BY logical_date NULLS LAST",
+                [dag_id],
+            )
+            if len(runs) >= expected and all(state in ("success", "failed") for _, _, state in runs):
+                return runs
+            time.sleep(1)
+        raise ClusterError(f"runs did not finish within {timeout_s:.0f} s: {self.run_states()}")
+
+    def reports(self, dag_id: str) -> dict[str, dict[str, Any]]:
+        """Each run's report (the `report` task's return value), by run id."""
+        rows = self.query(
+            "SELECT run_id, value FROM xcom WHERE dag_id = %s AND task_id = 'report' AND key = 'return_value'",
+            [dag_id],
+        )
+        return {run_id: json.loads(value) if isinstance(value, str | bytes) else value for run_id, value in rows}
+
     def run_states(self) -> list[tuple[Any, ...]]:
         return self.query("SELECT run_id, backfill_id, state FROM dag_run ORDER BY logical_date")
 
