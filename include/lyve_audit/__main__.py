@@ -2,6 +2,7 @@
 
 python -m include.lyve_audit generate --out DIR --start 2026-01-10T00:00:00Z --hours 3 [--seed 1]
 python -m include.lyve_audit encode FILE [--no-message] > points.lp
+python -m include.lyve_audit grafana [--out grafana]
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def run_encode(args: argparse.Namespace) -> int:
     return 1 if counts.bad else 0
 
 
+def run_grafana(args: argparse.Namespace) -> int:
+    from include.lyve_audit.grafana_security import write_files
+
+    for path in write_files(Path(args.out)):
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.lyve_audit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     enc.add_argument("file", help="a .gz audit-log object, named as in the bucket")
     enc.add_argument("--no-message", action="store_true", help="leave out the `message` field")
     enc.set_defaults(run=run_encode)
+    graf = commands.add_parser("grafana", help="write the security dashboard and alert rules (LYVE_ALERT_* override)")
+    graf.add_argument("--out", default="grafana", help="the grafana/ folder to write into")
+    graf.set_defaults(run=run_grafana)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -7,7 +7,7 @@
 - Console → `console-01`, time `ConsoleEvent.EventTime`; tags `ConsoleEvent.Eventname`,
   `UserIdentity.IPAddress` (port dropped), `UserIdentity.Role`, `UserIdentity.UserName`.
 - IAM → `iam-01`, time `date`; tags `bucket_name`, `content.client_name`, `content.hostname`, `content.ip`
-  (port dropped), `content.user_name`, `organization`, `source`.
+  (port dropped), `content.user_name`, `organization`, `source`; field `action` (`content.action`, else `action`).
 
 Per-request values (request ID, object key, user agent, ports) are fields, never tags, so series stay bounded.
 Every point has `entry_bytes` (the entry's size) and, unless turned off, `message` (the entry's JSON as logged).
@@ -479,6 +479,8 @@ def iam_parts(entry: dict[str, Any], raw: str, include_message: bool) -> Parts:
     )
     fields = _base_fields(raw, include_message)
     _string_field(fields, "created_date", entry.get("created_date"))
+    # The IAM action (CreateAccessKey, AttachPolicy…) as a field: a tag would change the series of existing points.
+    _string_field(fields, "action", content.get("action") or entry.get("action"))
     return MEASUREMENTS[IAM] + tags, ",".join(fields), time_ns
 
 

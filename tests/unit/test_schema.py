@@ -298,6 +298,22 @@ def test_iam_entry_fills_the_content_tags() -> None:
 
 
 @pytest.mark.parametrize(
+    ("extra", "action"),
+    [
+        pytest.param({"content": {**IAM_ENTRY["content"], "action": "AttachPolicy"}}, "AttachPolicy", id="in-content"),
+        pytest.param({"action": "CreateAccessKey"}, "CreateAccessKey", id="top-level"),
+        pytest.param({"content": {**IAM_ENTRY["content"], "action": ""}}, None, id="empty-is-absent"),
+    ],
+)
+def test_iam_action_is_a_field(extra: dict[str, Any], action: str | None) -> None:
+    """The action is a field, so the tags (the series) of IAM points stay those of the earlier schema."""
+    line = encode(IAM, {**IAM_ENTRY, **extra})
+    series, fields, _ = line.rsplit(" ", 2)
+    assert series == encode(IAM, IAM_ENTRY).split(" ")[0]
+    assert (f'action="{action}"' in fields) if action else ("action=" not in fields)
+
+
+@pytest.mark.parametrize(
     ("date", "expected"),
     [
         pytest.param(1646136001, 1646136001000000000, id="epoch-seconds"),
