@@ -60,7 +60,7 @@ bench: engine venv
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench
 
 demo: venv
-	$(BIN)/python -m include.lyve_audit generate --out demo-logs --start $$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z) --hours 6
+	$(BIN)/python -m include.lyve_audit generate --out demo-logs --start $$(date -u -d '-6 hours' +%Y-%m-%dT%H:00:00Z) --hours 6 --incidents
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

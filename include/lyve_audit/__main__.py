@@ -8,16 +8,18 @@ python -m include.lyve_audit grafana [--out grafana]
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
 import orjson
 
 from include.lyve_audit.background import quick_handoffs
-from include.lyve_audit.demo import generate, write_objects
+from include.lyve_audit.demo import GeneratedObject, generate, write_objects
 from include.lyve_audit.encode import ObjectCounts, QuarantinedLine, encode_lines
 from include.lyve_audit.keys import parse_log_key
 from include.lyve_audit.parse import ObjectReadError, iter_lines
@@ -40,7 +42,13 @@ def _kind_of(path: Path) -> str:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    totals = write_objects(generate(_utc(args.start), args.hours, args.seed, args.s3_entries), Path(args.out))
+    objects: Iterable[GeneratedObject] = generate(_utc(args.start), args.hours, args.seed, args.s3_entries)
+    if args.incidents and args.hours > 0:
+        from include.lyve_audit.incidents import incident_objects
+
+        last_hour = _utc(args.start).replace(minute=0, second=0, microsecond=0) + timedelta(hours=args.hours - 1)
+        objects = itertools.chain(objects, incident_objects(last_hour, args.seed))
+    totals = write_objects(iter(objects), Path(args.out))
     print(orjson.dumps(totals).decode())
     return 0
 
@@ -88,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--hours", type=int, required=True, help="number of consecutive hours")
     gen.add_argument("--seed", type=int, default=1, help="random seed (same seed, same bytes)")
     gen.add_argument("--s3-entries", type=int, default=40, help="entries per S3 object")
+    gen.add_argument(
+        "--incidents", action="store_true", help="inject the security incidents into the last hour (docs/security.md)"
+    )
     gen.set_defaults(run=run_generate)
     enc = commands.add_parser("encode", help="print an object's line protocol (bad lines to stderr)")
     enc.add_argument("file", help="a .gz audit-log object, named as in the bucket")

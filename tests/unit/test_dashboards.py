@@ -52,9 +52,9 @@ def board(request: pytest.FixtureRequest) -> dict[str, Any]:
     return load(request.param)
 
 
-def test_three_dashboards_with_unique_stable_uids() -> None:
+def test_four_dashboards_with_unique_stable_uids() -> None:
     uids = [load(path)["uid"] for path in DASHBOARDS]
-    assert sorted(uids) == ["lyve-iam-console", "lyve-pipeline", "lyve-s3-api"]
+    assert sorted(uids) == ["lyve-iam-console", "lyve-pipeline", "lyve-s3-api", "lyve-security"]
     assert [path.stem for path in DASHBOARDS] == sorted(uids)  # file named after its uid, so links stay findable
 
 
@@ -84,11 +84,13 @@ def test_every_datasource_is_the_provisioned_one(board: dict[str, Any]) -> None:
 
 
 def test_targets_are_raw_influxql_on_known_measurements(board: dict[str, Any]) -> None:
-    measurements = {'"audit-01"', '"console-01"', '"iam-01"', '"lyve-pipeline"'}
+    measurements = {'"audit-01"', '"console-01"', '"iam-01"', '"lyve-pipeline"', '"lyve-pipeline-run"'}
     for panel, target in influx_targets(board):
         assert target["rawQuery"] is True
         query = target["query"]
-        assert query.startswith("SELECT ") and "$timeFilter" in query, panel["title"]
+        # The range comes from $timeFilter, or from Grafana's ${__from}/${__to} where a query must reach before it.
+        bounded = "$timeFilter" in query or ("${__from}ms" in query and "${__to}ms" in query)
+        assert query.startswith("SELECT ") and bounded, panel["title"]
         assert any(f"FROM {name}" in query for name in measurements), panel["title"]
         assert "|>" not in query  # no Flux: InfluxQL runs on 1.8, 2.x (DBRP) and 3.x alike
 

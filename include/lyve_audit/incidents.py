@@ -1,0 +1,189 @@
+"""Security incidents injected into generated logs at known times, so the Security dashboard and alerts have
+something to show (`generate --incidents`, on in the demo stack).
+
+Each incident is written as extra objects of its own in Lyve Cloud's key layout (Lyve Cloud writes several objects an
+hour too), stamped inside the incident hour, so the ordinary generated objects stay as they are. Minutes are offsets
+from the start of that hour.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from include.lyve_audit.demo import GeneratedObject, console_entry, iam_entry, s3_entry
+from include.lyve_audit.keys import month_folder
+
+INTRUDER_IP = "203.0.113.66"
+"""A documentation address (RFC 5737): the source of the bucket enumeration and the Console password guessing."""
+NEW_ADMIN_IP = "198.51.100.7"
+"""The address a bucket policy, object lock and lifecycle change come from (new for that account)."""
+
+DELETE_BURST = {"minute": 3, "account": "cleanup-bot", "creator": "ops@example.com", "bucket": "media-assets"}
+DELETE_CALLS = 140
+BATCH_DELETES = 3
+BATCH_SIZE = 250
+DENIED_ACCOUNT = {"minute": 12, "account": "analytics", "creator": "data@example.com", "bucket": "backup-prod-eu"}
+DENIED_CALLS = 40
+DENIED_IPS = ("10.7.0.11", "10.7.0.12", "10.7.0.13", "10.7.0.14")
+ENUMERATION = {"minute": 22, "guesses": 60, "bucket": "media-assets"}
+"""Anonymous reads of guessed keys, all denied: enumeration from one address."""
+CONFIG_CHANGES = {
+    "minute": 31,
+    "account": "media-uploader",
+    "creator": "dev@example.com",
+    "bucket": "backup-prod-eu",
+    "apis": (
+        "PutBucketPolicy",
+        "PutObjectLockConfiguration",
+        "PutBucketLifecycleConfiguration",
+        "PutBucketVersioning",
+        "PutBucketTagging",
+    ),
+}
+LOGIN_GUESSING = {"minute": 41, "user": "bob@example.com", "failures": 8}
+SLOW_READS = {"minute": 50, "calls": 20, "bucket": "logs-archive-2024", "latency_s": (5, 9)}
+IAM_CHANGES = {"minute": 45, "user": "bob@example.com", "actions": ("CreateAccessKey", "AttachPolicy", "DeleteUser")}
+BAD_LINES = {"minute": 55, "good": 20, "bad": 3}
+"""An IAM object with 3 bad lines of 23: above the 1% share, so the run that loads it fails and is recorded failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class CorruptObject(GeneratedObject):
+    """A generated object whose body ends in `bad_lines` lines that are not JSON."""
+
+    bad_lines: int = 0
+
+    def body(self) -> bytes:
+        text = gzip.decompress(GeneratedObject.body(self))
+        return gzip.compress(text + b"{not json: truncated entry\n" * self.bad_lines, compresslevel=6, mtime=0)
+
+
+def _s3(
+    rng: random.Random,
+    moment: datetime,
+    bucket: str,
+    api: str,
+    status: tuple[int, str],
+    account: tuple[str, str] | None,
+    ip: str,
+) -> dict[str, Any]:
+    """An S3 API entry of the generator's shape with the incident's call, answer, caller and source."""
+    entry = s3_entry(rng, moment, bucket)
+    entry["auditEntry"]["api"].update({"name": api, "statusCode": status[0], "status": status[1]})
+    entry["auditEntry"]["requestHeader"]["X-Real-Ip"] = f"{ip}:{rng.randint(1024, 65535)}"
+    if account is None:  # anonymous: no account in the entry
+        entry.pop("serviceAccountName", None)
+        entry.pop("serviceAccountCreatorId", None)
+    else:
+        entry["serviceAccountName"], entry["serviceAccountCreatorId"] = account
+    return entry
+
+
+def _spread(start: datetime, count: int, seconds: int) -> list[datetime]:
+    """`count` moments evenly spread over `seconds` from `start` (whole seconds; the entry adds nanoseconds)."""
+    return [start + timedelta(seconds=index * seconds // max(count, 1)) for index in range(count)]
+
+
+def _key(hour: datetime, kind: str, minute: int) -> str:
+    written = hour + timedelta(minutes=minute + 4, seconds=15)  # ordinary objects end in :59 or :30 seconds
+    return f"{month_folder(hour)}{kind}-{written.strftime('%Y-%m-%d-%H-%M-%S')}.gz"
+
+
+def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]:
+    """The incident objects of one hour (UTC, whole hour), in the order their incidents happen."""
+    rng = random.Random(seed)
+    at = {name: hour + timedelta(minutes=spec["minute"]) for name, spec in _SPECS.items()}
+
+    spec = DELETE_BURST
+    caller = (spec["account"], spec["creator"])
+    deletes = [
+        _s3(rng, moment, spec["bucket"], "DeleteObject", (204, "No Content"), caller, "10.9.9.9")
+        for moment in _spread(at["deletes"], DELETE_CALLS, 180)
+    ]
+    for moment in _spread(at["deletes"] + timedelta(seconds=181), BATCH_DELETES, 30):
+        entry = _s3(rng, moment, spec["bucket"], "DeleteObjects", (200, "OK"), caller, "10.9.9.9")
+        entry["auditEntry"]["api"]["objects"] = [
+            {"objectName": f"cache/{rng.randint(0, 10**6):07d}.bin"} for _ in range(BATCH_SIZE)
+        ]
+        entry["auditEntry"]["api"].pop("object", None)
+        deletes.append(entry)
+    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), deletes)
+
+    spec = DENIED_ACCOUNT
+    caller = (spec["account"], spec["creator"])
+    denied = [
+        _s3(rng, moment, spec["bucket"], "GetObject", (403, "Forbidden"), caller, DENIED_IPS[index % 4])
+        for index, moment in enumerate(_spread(at["denied"], DENIED_CALLS, 180))
+    ]
+    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), denied)
+
+    spec = ENUMERATION
+    guesses = [
+        _s3(rng, moment, spec["bucket"], "GetObject", (403, "Forbidden"), None, INTRUDER_IP)
+        for moment in _spread(at["enumeration"], spec["guesses"], 120)
+    ]
+    for index, entry in enumerate(guesses):
+        entry["auditEntry"]["api"]["object"] = f"backups/{index:03d}/db.dump"
+    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), guesses)
+
+    spec = CONFIG_CHANGES
+    caller = (spec["account"], spec["creator"])
+    changes = [
+        _s3(rng, moment, spec["bucket"], api, (200, "OK"), caller, NEW_ADMIN_IP)
+        for api, moment in zip(spec["apis"], _spread(at["config"], len(spec["apis"]), 60), strict=True)
+    ]
+    for entry in changes:
+        entry["auditEntry"]["api"].pop("object", None)
+    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), changes)
+
+    spec = LOGIN_GUESSING
+    logins = []
+    for index, moment in enumerate(_spread(at["logins"], spec["failures"] + 1, 120)):
+        entry = console_entry(rng, moment)
+        failed = index < spec["failures"]  # then the guess that worked
+        entry["UserIdentity"].update({"UserName": spec["user"], "IPAddress": f"{INTRUDER_IP}:{40000 + index}"})
+        entry["ConsoleEvent"].update(
+            {"Eventname": "Login", "Status": "Failure" if failed else "Success", "StatusCode": 401 if failed else 200}
+        )
+        logins.append(entry)
+    yield GeneratedObject(_key(hour, "console", spec["minute"]), logins, crlf=True)
+
+    spec = IAM_CHANGES
+    iam = []
+    for action, moment in zip(spec["actions"], _spread(at["iam"], len(spec["actions"]), 60), strict=True):
+        entry = iam_entry(rng, moment)
+        entry["content"].update({"user_name": spec["user"], "ip": f"{INTRUDER_IP}:41000", "action": action})
+        iam.append(entry)
+    yield GeneratedObject(_key(hour, "IAM", spec["minute"]), iam)
+
+    spec = SLOW_READS
+    low, high = spec["latency_s"]
+    slow = []
+    for moment in _spread(at["slow"], spec["calls"], 120):
+        entry = _s3(
+            rng, moment, spec["bucket"], "GetObject", (200, "OK"), ("analytics", "data@example.com"), "10.2.3.4"
+        )
+        entry["auditEntry"]["api"]["timeToResponse"] = f"{rng.randint(low * 10**9, high * 10**9)}ns"
+        slow.append(entry)
+    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), slow)
+
+    spec = BAD_LINES
+    good = [iam_entry(rng, moment) for moment in _spread(at["bad"], spec["good"], 60)]
+    yield CorruptObject(_key(hour, "IAM", spec["minute"]), good, bad_lines=spec["bad"])
+
+
+_SPECS: dict[str, dict[str, Any]] = {
+    "deletes": DELETE_BURST,
+    "denied": DENIED_ACCOUNT,
+    "enumeration": ENUMERATION,
+    "config": CONFIG_CHANGES,
+    "logins": LOGIN_GUESSING,
+    "iam": IAM_CHANGES,
+    "slow": SLOW_READS,
+    "bad": BAD_LINES,
+}
