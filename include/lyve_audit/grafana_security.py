@@ -401,13 +401,17 @@ def alert_rules(environ: Mapping[str, str] | None = None) -> list[dict[str, Any]
     """The rule groups: security rules every minute, the pipeline's own every five minutes."""
     account, ip = _label("serviceAccountName"), _label("auditEntry.requestHeader.X-Real-Ip")
     bucket, api, user = _label("auditEntry.api.bucket"), _label("auditEntry.api.name"), _label("UserIdentity.UserName")
+    lookback = int(THRESHOLDS["lookback_hours"].value(environ) * 3600)
+    per_10m, per_15m = "GROUP BY time(10m),", "GROUP BY time(15m),"
     security = [
         _rule(
             "lyve-delete-burst",
             "Burst of deletes by one account",
-            f'SELECT count("entry_bytes") FROM {S3} WHERE $timeFilter AND {API} =~ {DELETES_RE} GROUP BY {ACCOUNT}',
-            600,
+            f'SELECT count("entry_bytes") FROM {S3} WHERE $timeFilter AND {API} =~ {DELETES_RE} '
+            f"{per_10m} {ACCOUNT} fill(none)",
+            lookback,
             "delete_burst",
+            reducer="max",
             summary=f"Account '{account}' made {{{{ $values.B }}}} delete calls in 10 minutes",
             panel="Latest deletes",
             environ=environ,
@@ -415,19 +419,22 @@ def alert_rules(environ: Mapping[str, str] | None = None) -> list[dict[str, Any]
         _rule(
             "lyve-denied-account",
             "Burst of 403s for one account",
-            f"SELECT count(\"entry_bytes\") FROM {S3} WHERE $timeFilter AND {CODE} = '403' GROUP BY {ACCOUNT}",
-            600,
+            f"SELECT count(\"entry_bytes\") FROM {S3} WHERE $timeFilter AND {CODE} = '403' "
+            f"{per_10m} {ACCOUNT} fill(none)",
+            lookback,
             "denied_account",
+            reducer="max",
             summary=f"Account '{account}' was denied {{{{ $values.B }}}} times in 10 minutes",
             panel="Access denied (403) by account",
             environ=environ,
         ),
         _rule(
             "lyve-denied-ip",
-            "Burst of 403s from one client IP (bucket enumeration)",
-            f"SELECT count(\"entry_bytes\") FROM {S3} WHERE $timeFilter AND {CODE} = '403' GROUP BY {IP}",
-            600,
+            "Burst of 403s from one client IP (enumeration)",
+            f"SELECT count(\"entry_bytes\") FROM {S3} WHERE $timeFilter AND {CODE} = '403' {per_10m} {IP} fill(none)",
+            lookback,
             "denied_ip",
+            reducer="max",
             summary=f"Client IP {ip} was denied {{{{ $values.B }}}} times in 10 minutes",
             panel="Access denied (403) by client IP",
             environ=environ,
@@ -437,7 +444,7 @@ def alert_rules(environ: Mapping[str, str] | None = None) -> list[dict[str, Any]
             "Bucket policy, ACL, object lock or lifecycle changed",
             f'SELECT count("entry_bytes") FROM {S3} WHERE $timeFilter AND {API} =~ {PROTECTION_RE} '
             f"GROUP BY {ACCOUNT}, {BUCKET}, {API}, {IP}",
-            900,
+            lookback,
             "protection_change",
             summary=f"{api} on bucket '{bucket}' by account '{account}' from {ip}",
             panel="Configuration and permission changes",
@@ -448,9 +455,11 @@ def alert_rules(environ: Mapping[str, str] | None = None) -> list[dict[str, Any]
             "lyve-login-failures",
             "Burst of Console login failures",
             'SELECT count("entry_bytes") FROM "console-01" WHERE $timeFilter '
-            f'AND "ConsoleEvent.Eventname" =~ {LOGIN_RE} AND {CONSOLE_FAILURE} GROUP BY "UserIdentity.UserName"',
-            900,
+            f'AND "ConsoleEvent.Eventname" =~ {LOGIN_RE} AND {CONSOLE_FAILURE} '
+            f'{per_15m} "UserIdentity.UserName" fill(none)',
+            lookback,
             "login_failures",
+            reducer="max",
             summary=f"User '{user}' failed {{{{ $values.B }}}} Console logins in 15 minutes",
             panel="Console login failures by user and IP",
             environ=environ,
@@ -459,11 +468,12 @@ def alert_rules(environ: Mapping[str, str] | None = None) -> list[dict[str, Any]
             "lyve-latency-p99",
             "p99 latency of an API above its threshold",
             f'SELECT percentile("auditEntry.api.timeToResponse", 99) / 1000000 FROM {S3} '
-            f"WHERE $timeFilter GROUP BY {API}",
-            900,
+            f"WHERE $timeFilter {per_15m} {API} fill(none)",
+            lookback,
             "latency_p99",
+            reducer="max",
             for_="5m",
-            summary=f"p99 response time of {api} is {{{{ $values.B }}}} ms over 15 minutes",
+            summary=f"p99 response time of {api} reached {{{{ $values.B }}}} ms in 15 minutes",
             dashboard=S3_DASHBOARD_UID,
             panel=S3_LATENCY_PANEL_ID,
             environ=environ,

@@ -95,41 +95,48 @@ class Threshold:
 
 
 THRESHOLDS: dict[str, Threshold] = {
+    "lookback_hours": Threshold(
+        "LYVE_ALERT_LOOKBACK_HOURS",
+        2,
+        "hours of entries each security rule reads (bursts are counted in 10- or 15-minute buckets within them)",
+        "entries arrive in hourly objects that are loaded after their hour ends, so a burst is up to about 70 "
+        "minutes old when it reaches InfluxDB: a rule reading only the last 10 minutes would never see it",
+    ),
     "delete_burst": Threshold(
         "LYVE_ALERT_DELETES_PER_10M",
         100,
-        "delete calls by one account in 10 minutes",
+        "delete calls by one account in a 10-minute bucket",
         "a backup job's clean-up deletes in bursts too; 100 calls in 10 minutes is above the demo's busiest account "
         "(about 15) and far below a script emptying a bucket (thousands)",
     ),
     "denied_account": Threshold(
         "LYVE_ALERT_DENIED_PER_ACCOUNT_10M",
         20,
-        "403 answers to one account in 10 minutes",
+        "403 answers to one account in a 10-minute bucket",
         "a misconfigured client retries a few denied calls; 20 in 10 minutes means a key probing what it may do",
     ),
     "denied_ip": Threshold(
         "LYVE_ALERT_DENIED_PER_IP_10M",
         30,
-        "403 answers to one client IP in 10 minutes",
+        "403 answers to one client IP in a 10-minute bucket",
         "bucket enumeration from one address answers 403 for every guessed name; 30 guesses in 10 minutes",
     ),
     "protection_change": Threshold(
-        "LYVE_ALERT_PROTECTION_CHANGES_PER_15M",
+        "LYVE_ALERT_PROTECTION_CHANGES",
         0,
-        "policy / ACL / object-lock / lifecycle calls in 15 minutes (alert when above)",
+        "policy / ACL / object-lock / lifecycle calls per account, bucket and API in the look-back (alert above)",
         "these calls are rare and each one changes who may read or what may be deleted: every one is worth a look",
     ),
     "login_failures": Threshold(
         "LYVE_ALERT_LOGIN_FAILURES_PER_15M",
         5,
-        "failed Console logins of one user in 15 minutes",
+        "failed Console logins of one user in a 15-minute bucket",
         "people mistype a password once or twice; five failures in 15 minutes is guessing",
     ),
     "latency_p99": Threshold(
         "LYVE_ALERT_P99_MS",
         2000,
-        "p99 response time of one API over 15 minutes, in milliseconds",
+        "p99 response time of one API in a 15-minute bucket, in milliseconds",
         "the demo's p99 is about 300 ms; two seconds is slow enough for clients to time out",
     ),
     "stale_hours": Threshold(
