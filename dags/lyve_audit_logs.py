@@ -97,14 +97,23 @@ def lyve_audit_logs() -> None:
     def parse_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Stream each object, encode its entries, stage the line protocol; quarantine bad lines."""
         from include import lyve_audit_airflow as glue
+        from include.lyve_audit.errors import TooManyBadLines
+        from include.lyve_audit.outcome import parse_outcome
         from include.lyve_audit.pipeline import parse_objects
 
         _, _, run_id, label = _interval()
         opener = glue.s3_opener(glue.log_bucket())
+        ti = get_current_context()["ti"]
         with glue.failing_fast():
-            return parse_objects(
-                objects, opener, glue.stage_root(), glue.quarantine_root(label), run_id, glue.settings()
-            )
+            try:
+                refs = parse_objects(
+                    objects, opener, glue.stage_root(), glue.quarantine_root(label), run_id, glue.settings()
+                )
+            except TooManyBadLines as error:  # the run's outcome record still counts these lines
+                ti.xcom_push(key="outcome", value=parse_outcome(error.refs))
+                raise
+        ti.xcom_push(key="outcome", value=parse_outcome(refs))
+        return refs
 
     @task(outlets=[INFLUX_ASSET], pool=LOAD_POOL)
     def load_points(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,9 +141,33 @@ def lyve_audit_logs() -> None:
         remove_run_stage(glue.stage_root(), get_current_context()["run_id"])
         return summary
 
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def record_run() -> dict[str, Any]:
+        """Write the run's outcome (`lyve-pipeline-run`) whatever happened, then fail if any task failed.
+
+        This task is the DAG's leaf, and a leaf's state is the run's: after recording, a failed run must fail here.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include import lyve_audit_airflow as glue
+        from include.lyve_audit.outcome import run_record, write_run_record
+
+        start, end, run_id, _ = _interval()
+        ti = get_current_context()["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+        others = {task: state for task, state in states.items() if task != ti.task_id}
+        outcomes = ti.xcom_pull(task_ids="parse_objects", key="outcome")
+        outcomes = outcomes if isinstance(outcomes, list) else [outcomes]  # one mapped task gives a single value
+        record = run_record((start, end), pendulum.now("UTC"), others, outcomes)
+        write_run_record(glue.influx_target(), record)
+        if record.failed_tasks:
+            failed = sorted(task for task, state in others.items() if state in ("failed", "upstream_failed"))
+            raise AirflowFailException(f"run recorded as failed; failed tasks: {', '.join(failed)}")
+        return {"state": record.state, "objects": record.objects, "entries": record.entries, "bad": record.bad}
+
     parsed = parse_objects.expand(objects=plan_objects())
     loaded = load_points.expand(refs=parsed)
-    report(parsed, loaded)
+    report(parsed, loaded) >> record_run()
 
 
 lyve_audit_logs()

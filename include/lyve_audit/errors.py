@@ -7,6 +7,8 @@ own retries.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PermanentError(Exception):
     """No retry can fix this: the task fails at once, and the message says what to change."""
@@ -32,7 +34,14 @@ class SourceError(PermanentError):
 
 
 class TooManyBadLines(PermanentError):
-    """An object's share of bad lines is above the threshold: its data is suspect, so the run stops."""
+    """An object's share of bad lines is above the threshold: its data is suspect, so the run stops.
+
+    `refs` are the parse task's per-object counts, so the run's outcome record still counts its lines.
+    """
+
+    def __init__(self, message: str, refs: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.refs = refs or []
 
 
 class StagedFileMissing(PermanentError):

@@ -245,7 +245,7 @@ def parse_objects(
         )
     if too_bad:
         raise TooManyBadLines(
-            f"bad lines above {settings.max_bad_ratio:.2%} of an object's lines: " + "; ".join(too_bad)
+            f"bad lines above {settings.max_bad_ratio:.2%} of an object's lines: " + "; ".join(too_bad), refs
         )
     return refs
 

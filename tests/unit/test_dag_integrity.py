@@ -45,7 +45,13 @@ def test_hourly_intervals_with_catchup(dag_bag: DagBag) -> None:
 
 def test_tasks_retry_with_backoff_and_load_declares_the_asset(dag_bag: DagBag) -> None:
     dag = dag_bag.dags["lyve_audit_logs"]
-    assert [task.task_id for task in dag.tasks] == ["plan_objects", "parse_objects", "load_points", "report"]
+    assert [task.task_id for task in dag.tasks] == [
+        "plan_objects",
+        "parse_objects",
+        "load_points",
+        "report",
+        "record_run",
+    ]
     for task in dag.tasks:
         assert task.retries >= 2, task.task_id
         assert task.retry_exponential_backoff, task.task_id
@@ -53,6 +59,10 @@ def test_tasks_retry_with_backoff_and_load_declares_the_asset(dag_bag: DagBag) -
     assert [outlet.uri for outlet in load.outlets] == ["influxdb://influxdb_default/lyve-audit"]
     assert dag.get_task("parse_objects").upstream_task_ids == {"plan_objects"}
     assert dag.get_task("load_points").upstream_task_ids == {"parse_objects"}
+    # The run's outcome is recorded whatever happened; as the only leaf, record_run re-fails a failed run.
+    record = dag.get_task("record_run")
+    assert record.trigger_rule == "all_done" and record.upstream_task_ids == {"report"}
+    assert [task.task_id for task in dag.tasks if not task.downstream_task_ids] == ["record_run"]
 
 
 def test_core_package_does_not_import_airflow() -> None:

@@ -1,0 +1,84 @@
+"""Each run's outcome as its own point, so alerts can tell "the pipeline stopped" from "a bucket was quiet".
+
+Ledger points (`lyve-pipeline`) exist only for loaded objects, at their key time: an empty hour writes none and an
+object failed by the bad-line threshold never reaches the ledger. The run record (`lyve-pipeline-run`) is written at
+the end of every run, whatever its outcome, at the time it finished: tag `state` (success / failed), fields
+`objects`, `entries` (lines read), `bad`, `failed_tasks`, `interval_start`, `interval_end`. It is a separate
+measurement, so `loaded_keys` and the ledger panels never read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from include.lyve_audit.influx import InfluxTarget, open_client, write_lines
+from include.lyve_audit.lineproto import escape_field_string, tag_set
+
+RUN_MEASUREMENT = "lyve-pipeline-run"
+FAILED_STATES = frozenset({"failed", "upstream_failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What one run did: its interval, when it finished, whether it failed, and the lines its objects held."""
+
+    interval_start: datetime
+    interval_end: datetime
+    finished: datetime
+    failed_tasks: int
+    objects: int
+    entries: int
+    bad: int
+
+    @property
+    def state(self) -> str:
+        return "failed" if self.failed_tasks else "success"
+
+
+def parse_outcome(refs: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Counts of one parse task's objects (pushed as XCom even when the task fails on bad lines)."""
+    counts = {"objects": 0, "entries": 0, "bad": 0}
+    for ref in refs:
+        counts["objects"] += 1
+        counts["entries"] += int(ref.get("entries", 0))
+        counts["bad"] += int(ref.get("bad", 0))
+    return counts
+
+
+def run_record(
+    interval: tuple[datetime, datetime],
+    finished: datetime,
+    task_states: Mapping[str, str | None],
+    outcomes: Iterable[Mapping[str, int] | None],
+) -> RunRecord:
+    """The record of a run from its task states (this task's own excluded) and the parse tasks' outcomes."""
+    totals = {"objects": 0, "entries": 0, "bad": 0}
+    for outcome in outcomes:
+        for name in totals:
+            totals[name] += int((outcome or {}).get(name, 0))
+    failed = sum(1 for state in task_states.values() if state in FAILED_STATES)
+    return RunRecord(interval[0], interval[1], finished, failed, **totals)
+
+
+def run_line(record: RunRecord) -> bytes:
+    """The run's point, at the time it finished (two runs never share a nanosecond, so never a point)."""
+    fields = ",".join(
+        [
+            f"objects={record.objects}i",
+            f"entries={record.entries}i",
+            f"bad={record.bad}i",
+            f"failed_tasks={record.failed_tasks}i",
+            f"interval_start={escape_field_string(record.interval_start.isoformat())}",
+            f"interval_end={escape_field_string(record.interval_end.isoformat())}",
+        ]
+    )
+    time_ns = int(record.finished.timestamp()) * 1_000_000_000 + record.finished.microsecond * 1000
+    return f"{RUN_MEASUREMENT}{tag_set([('state', record.state)])} {fields} {time_ns}".encode()
+
+
+def write_run_record(target: InfluxTarget, record: RunRecord) -> None:
+    with open_client(target) as client:
+        write_lines(client, target, [run_line(record)])
