@@ -204,3 +204,8 @@ def run(rule: dict[str, Any], engine: InfluxEngine, database: str, times: Iterab
             states[labels] = "Alerting" if now - started >= hold else "Pending"
         result.states = states
     return result
+
+
+def grafana_test_body(rule: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The body of Grafana's `POST /api/v1/rule/test/grafana` for this rule at `now`, to compare with `evaluate`."""
+    return {"grafana_condition": {"condition": rule["condition"], "data": rule["data"], "now": now.isoformat()}}

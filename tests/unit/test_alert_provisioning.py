@@ -100,6 +100,10 @@ def test_rule_is_complete(rule: dict[str, Any]) -> None:
     assert rule["panelId"] in DASHBOARDS[rule["dashboardUid"]], "the rule links a panel that exists"
     assert rule["annotations"]["panel"] == f"/d/{rule['dashboardUid']}/?viewPanel={rule['panelId']}"
     assert rule["annotations"]["summary"] and rule["labels"]["severity"] in {"warning", "critical"}
+    # The summary names the account, bucket, IP or user: labels that the query's GROUP BY gives the series.
+    query = next(item["model"]["query"] for item in rule["data"] if item["datasourceUid"] != "__expr__")
+    for label in re.findall(r'index \$labels "([^"]+)"', rule["annotations"]["summary"]):
+        assert f'"{label}"' in query.split("GROUP BY", 1)[-1], (rule["uid"], label)
     assert rule["labels"]["threshold"] in THRESHOLDS
 
 
