@@ -159,7 +159,8 @@ def lyve_audit_logs() -> None:
         outcomes = ti.xcom_pull(task_ids="parse_objects", key="outcome")
         outcomes = outcomes if isinstance(outcomes, list) else [outcomes]  # one mapped task gives a single value
         record = run_record((start, end), pendulum.now("UTC"), others, outcomes)
-        write_run_record(glue.influx_target(), record)
+        with glue.failing_fast():
+            write_run_record(glue.influx_target(), record)
         if record.failed_tasks:
             failed = sorted(task for task, state in others.items() if state in ("failed", "upstream_failed"))
             raise AirflowFailException(f"run recorded as failed; failed tasks: {', '.join(failed)}")

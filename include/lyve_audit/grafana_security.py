@@ -313,35 +313,22 @@ def _query(ref: str, query: str, seconds: int) -> dict[str, Any]:
     }
 
 
-def _reduce(ref: str, source: str, reducer: str) -> dict[str, Any]:
+def _expression(ref: str, source: str, kind: str, **settings: Any) -> dict[str, Any]:
+    """A server-side expression (`__expr__`) of `kind` on the result of `source`."""
     return {
         "refId": ref,
         "relativeTimeRange": {"from": 0, "to": 0},
         "datasourceUid": EXPRESSION["uid"],
-        "model": {
-            "refId": ref,
-            "datasource": EXPRESSION,
-            "type": "reduce",
-            "expression": source,
-            "reducer": reducer,
-            "settings": {"mode": "dropNN"},
-        },
+        "model": {"refId": ref, "datasource": EXPRESSION, "type": kind, "expression": source, **settings},
     }
+
+
+def _reduce(ref: str, source: str, reducer: str) -> dict[str, Any]:
+    return _expression(ref, source, "reduce", reducer=reducer, settings={"mode": "dropNN"})
 
 
 def _threshold(ref: str, source: str, kind: str, value: float) -> dict[str, Any]:
-    return {
-        "refId": ref,
-        "relativeTimeRange": {"from": 0, "to": 0},
-        "datasourceUid": EXPRESSION["uid"],
-        "model": {
-            "refId": ref,
-            "datasource": EXPRESSION,
-            "type": "threshold",
-            "expression": source,
-            "conditions": [{"evaluator": {"type": kind, "params": [value]}}],
-        },
-    }
+    return _expression(ref, source, "threshold", conditions=[{"evaluator": {"type": kind, "params": [value]}}])
 
 
 def _number(value: float) -> float | int:

@@ -31,7 +31,7 @@ DAG_ID = "lyve_audit_logs"
 FIRST_HOUR = datetime(2026, 10, 31, 21, tzinfo=UTC)  # 12 hours that cross into November's folder
 HOURS_PER_PHASE = 6
 S3_ENTRIES = 100  # per S3 object: 9 S3 objects + IAM + Console per hour, about 900 entries an hour
-MAX_GROUPS = 3  # per run: 1 plan + 3 parse + 3 load + 1 report = 8 tasks
+MAX_GROUPS = 3  # per run: 1 plan + 3 parse + 3 load + 1 report + 1 record_run = 9 tasks
 WORKERS = ("worker-a", "worker-b")
 CONCURRENCY = 2
 REDIS_URL = "redis://127.0.0.1:6379"

@@ -240,9 +240,11 @@ def test_refused_write_fails_the_load_task_without_retries(
     states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
     assert states["load_points"] == ("failed", 1)
     assert states["parse_objects"] == ("success", 1)
-    assert [path.split("?")[0] for _, path, _, _ in server.requests] == ["/api/v2/write"] * 2
-    assert zlib.decompress(server.requests[0][3], wbits=31).startswith(b"lyve-pipeline-plan")
-    assert len(server.requests) == 2, "the plan record, then the refused batch, which is not retried"
+    assert states["record_run"] == ("failed", 1), "the run's outcome record is refused the same way, not retried"
+    assert [path.split("?")[0] for _, path, _, _ in server.requests] == ["/api/v2/write"] * 3
+    bodies = [zlib.decompress(body, wbits=31) for _, _, _, body in server.requests]
+    assert bodies[0].startswith(b"lyve-pipeline-plan") and bodies[2].startswith(b"lyve-pipeline-run")
+    assert len(server.requests) == 3, "the plan record, the refused batch (not retried), the run's outcome record"
     text = output.out + output.err
     assert expected.format(bucket=deployment.database) in text
     assert INFLUX_TOKEN not in text and S3_SECRET_KEY not in text

@@ -81,3 +81,20 @@ def test_encode_refuses_a_name_that_is_not_a_log_key(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"{}"))
     with pytest.raises(SystemExit, match="not an audit-log key"):
         main(["encode", str(path)])
+
+
+def test_generate_with_incidents_adds_them_to_the_last_hour(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["generate", "--start", "2026-01-31T22:00:00Z", "--hours", "2"]
+    main([*args, "--out", str(tmp_path / "plain")])
+    main([*args, "--out", str(tmp_path / "incidents"), "--incidents"])
+    plain = {path.relative_to(tmp_path / "plain").as_posix() for path in (tmp_path / "plain").rglob("*.gz")}
+    both = {path.relative_to(tmp_path / "incidents").as_posix() for path in (tmp_path / "incidents").rglob("*.gz")}
+    added = sorted(both - plain)
+    assert plain < both and len(added) == 8
+    for key in added:  # the incident objects are audit-log keys stamped inside the last hour
+        log_key = parse_log_key(key)
+        assert log_key is not None and log_key.timestamp.strftime("%Y-%m-%dT%H") == "2026-01-31T23", key
+    for key in plain:  # ordinary objects are byte for byte those of a run without incidents
+        assert (tmp_path / "plain" / key).read_bytes() == (tmp_path / "incidents" / key).read_bytes()
+    bad = [key for key in added if b"{not json" in gzip.decompress((tmp_path / "incidents" / key).read_bytes())]
+    assert len(bad) == 1 and "/IAM-" in bad[0]
