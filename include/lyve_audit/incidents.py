@@ -81,7 +81,24 @@ def _s3(
         entry.pop("serviceAccountCreatorId", None)
     else:
         entry["serviceAccountName"], entry["serviceAccountCreatorId"] = account
+        # MinIO-era entries name the access key the call was signed with and the user it belongs to.
+        entry["auditEntry"].update({"accessKey": access_key(account[0]), "parentUser": account[1]})
+    if status[0] >= 400:
+        entry["auditEntry"]["error"] = "Access Denied." if status[0] == 403 else status[1]
     return entry
+
+
+def access_key(account: str) -> str:
+    """The (made-up) access key of an incident's account."""
+    return "LYVE" + "".join(char for char in account.upper() if char.isalnum()).ljust(16, "0")[:16]
+
+
+def _s3_object(hour: datetime, bucket: str, minute: int, entries: list[dict[str, Any]]) -> GeneratedObject:
+    """An S3 API log object of `bucket`, each entry with its request path (`/bucket/object` or `/bucket`)."""
+    for entry in entries:
+        obj = entry["auditEntry"]["api"].get("object")
+        entry["auditEntry"]["requestPath"] = f"/{bucket}/{obj}" if obj else f"/{bucket}"
+    return GeneratedObject(_key(hour, f"S3-{bucket}", minute), entries)
 
 
 def _spread(start: datetime, count: int, seconds: int) -> list[datetime]:
@@ -112,7 +129,7 @@ def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]
         ]
         entry["auditEntry"]["api"].pop("object", None)
         deletes.append(entry)
-    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), deletes)
+    yield _s3_object(hour, spec["bucket"], spec["minute"], deletes)
 
     spec = DENIED_ACCOUNT
     caller = (spec["account"], spec["creator"])
@@ -120,7 +137,7 @@ def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]
         _s3(rng, moment, spec["bucket"], "GetObject", (403, "Forbidden"), caller, DENIED_IPS[index % 4])
         for index, moment in enumerate(_spread(at["denied"], DENIED_CALLS, 180))
     ]
-    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), denied)
+    yield _s3_object(hour, spec["bucket"], spec["minute"], denied)
 
     spec = ENUMERATION
     guesses = [
@@ -129,7 +146,7 @@ def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]
     ]
     for index, entry in enumerate(guesses):
         entry["auditEntry"]["api"]["object"] = f"backups/{index:03d}/db.dump"
-    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), guesses)
+    yield _s3_object(hour, spec["bucket"], spec["minute"], guesses)
 
     spec = CONFIG_CHANGES
     caller = (spec["account"], spec["creator"])
@@ -139,7 +156,7 @@ def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]
     ]
     for entry in changes:
         entry["auditEntry"]["api"].pop("object", None)
-    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), changes)
+    yield _s3_object(hour, spec["bucket"], spec["minute"], changes)
 
     spec = LOGIN_GUESSING
     logins = []
@@ -170,7 +187,7 @@ def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]
         )
         entry["auditEntry"]["api"]["timeToResponse"] = f"{rng.randint(low * 10**9, high * 10**9)}ns"
         slow.append(entry)
-    yield GeneratedObject(_key(hour, f"S3-{spec['bucket']}", spec["minute"]), slow)
+    yield _s3_object(hour, spec["bucket"], spec["minute"], slow)
 
     spec = BAD_LINES
     good = [iam_entry(rng, moment) for moment in _spread(at["bad"], spec["good"], 60)]

@@ -73,6 +73,10 @@ class S3Row:
     obj: str | None
     latency_ns: int
     batch_objects: int | None
+    access_key: str | None
+    parent_user: str | None
+    request_path: str | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,10 @@ def _record(data: Data, kind: str, entry: dict[str, Any]) -> None:
                 api.get("object"),
                 int(api["timeToResponse"].removesuffix("ns")),
                 len(api["objects"]) if "objects" in api else None,
+                audit.get("accessKey") or None,
+                audit.get("parentUser") or None,
+                audit.get("requestPath") or None,
+                audit.get("error") or None,
             )
         )
     elif kind == "console":
@@ -268,10 +276,32 @@ def check_deletes_by_account(data: Data) -> None:
     assert got[("cleanup-bot", int(INCIDENT_HOUR.timestamp()) * 10**9)] == 143
 
 
-def _object_count_stored(data: Data) -> bool:
-    """Whether the encoder writes DeleteObjects' object count (`auditEntry.api.objectCount`)."""
+def _stored(data: Data, name: str) -> bool:
+    """Whether the encoder writes this optional field of an S3 API entry (the MinIO-era fields)."""
     keys = data.engine.rows('SHOW FIELD KEYS FROM "audit-01"', data.database)
-    return any(row["fieldKey"] == "auditEntry.api.objectCount" for row in keys)
+    return any(row["fieldKey"] == name for row in keys)
+
+
+OPTIONAL_COLUMNS = {
+    "auditEntry.accessKey": "access_key",
+    "auditEntry.parentUser": "parent_user",
+    "auditEntry.requestPath": "request_path",
+    "auditEntry.error": "error",
+}
+
+
+def check_who(data: Data, rows: list[dict[str, Any]], expected: list[S3Row]) -> None:
+    """The access key, parent user, request path and error columns: the entry's values once the encoder writes them
+    (incident entries carry them), empty before."""
+    for column, attribute in OPTIONAL_COLUMNS.items():
+        if column not in rows[0]:
+            continue
+        got = [row[column] for row in rows]
+        if _stored(data, column):
+            assert got == [getattr(row, attribute) for row in expected], column
+            assert any(got), column
+        else:
+            assert set(got) == {None}, column
 
 
 def check_deletes_table(data: Data) -> None:
@@ -283,7 +313,7 @@ def check_deletes_table(data: Data) -> None:
     assert calls == {key: len(items) for key, items in groups.items()}
     assert calls[("cleanup-bot", "media-assets", "DeleteObjects")] == incidents.BATCH_DELETES
     batches = by(rows, "serviceAccountName", "auditEntry.api.bucket", "auditEntry.api.name", value="batch_objects")
-    if _object_count_stored(data):
+    if _stored(data, "auditEntry.api.objectCount"):
         expected = {
             key: sum(row.batch_objects for row in items if row.batch_objects is not None)
             if any(row.batch_objects is not None for row in items)
@@ -321,6 +351,7 @@ def check_latest_deletes(data: Data) -> None:
     assert len(_deletes(data)) > 200 == len(rows)
     assert [_row_key(row) for row in rows] == [_entry_key(row) for row in expected]
     assert [row["auditEntry.api.object"] for row in rows] == [row.obj for row in expected]
+    check_who(data, rows, expected)
 
 
 def _denied(data: Data) -> list[S3Row]:
@@ -371,6 +402,7 @@ def check_configuration_changes(data: Data) -> None:
     assert [_row_key(row) for row in rows] == [_entry_key(row) for row in expected]
     assert {row["auditEntry.api.name"] for row in rows} == set(incidents.CONFIG_CHANGES["apis"])
     assert {row["auditEntry.requestHeader.X-Real-Ip"] for row in rows} == {incidents.NEW_ADMIN_IP}
+    check_who(data, rows, expected)
 
 
 def check_denied_latest(data: Data) -> None:
@@ -378,6 +410,7 @@ def check_denied_latest(data: Data) -> None:
     expected = _latest([row for row in data.s3 if row.code.startswith("4") and row.account == "analytics"])
     assert [_row_key(row) for row in rows] == [_entry_key(row) for row in expected]
     assert len(rows) == min(200, len(expected)) > incidents.DENIED_CALLS
+    check_who(data, rows, expected)
 
 
 def check_new_ips(data: Data) -> None:
