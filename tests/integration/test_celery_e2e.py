@@ -177,7 +177,7 @@ def test_backfill_on_two_celery_workers_loads_exactly(
         two = run_phase(cluster, FIRST_HOUR, objects)
         assert count_points(engine, database) == expected_counts(in_hours(objects, FIRST_HOUR, HOURS_PER_PHASE))
         assert set(two.hostnames) == set(WORKERS), f"both workers must run tasks: {two.hostnames}"
-        assert sum(two.hostnames.values()) == HOURS_PER_PHASE * (2 + 2 * MAX_GROUPS)
+        assert sum(two.hostnames.values()) == HOURS_PER_PHASE * (3 + 2 * MAX_GROUPS)
 
         cluster.stop("worker-b")
         one = run_phase(cluster, second, objects)
