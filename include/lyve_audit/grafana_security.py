@@ -255,17 +255,16 @@ def _variable(name: str, label: str, key: str) -> dict[str, Any]:
 
 
 def security_dashboard() -> dict[str, Any]:
-    """The dashboard JSON: panels two to a row, in the order of `PANELS`."""
+    """The dashboard JSON: panels in the order of `PANELS`, two to a row, the long tables across the full width."""
+    wide = {"Latest deletes", "Configuration and permission changes", "Denied calls (latest)"}
     panels = []
-    for index, panel in enumerate(PANELS):
-        wide = panel["title"] in {"Latest deletes", "Configuration and permission changes", "Denied calls (latest)"}
-        row_y = index * 8
-        placed = {
-            **panel,
-            "id": index + 1,
-            "gridPos": {"h": 8, "w": 24 if wide else 12, "x": 0 if wide or index % 2 == 0 else 12, "y": row_y},
-        }
-        panels.append(placed)
+    x = y = 0
+    for index, panel in enumerate(PANELS, start=1):
+        width = 24 if panel["title"] in wide else 12
+        if x + width > 24:
+            x, y = 0, y + 8
+        panels.append({**panel, "id": index, "gridPos": {"h": 8, "w": width, "x": x, "y": y}})
+        x += width
     return {
         "uid": DASHBOARD_UID,
         "title": "Lyve Cloud · Security",
