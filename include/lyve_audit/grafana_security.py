@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from include.lyve_audit.outcome import RUN_MEASUREMENT
 from include.lyve_audit.security import (
     CONFIGURATION_CHANGES,
     CONSOLE_LOGIN_EVENTS,
@@ -31,7 +32,6 @@ EXPRESSION = {"type": "__expr__", "uid": "__expr__"}
 DASHBOARD_UID = "lyve-security"
 S3_DASHBOARD_UID = "lyve-s3-api"
 S3_LATENCY_PANEL_ID = 9  # "Latency p95 / p99 by API" on the S3 API dashboard
-RUN_MEASUREMENT = "lyve-pipeline-run"
 FOLDER = "Lyve Cloud audit logs"
 
 S3 = '"audit-01"'
