@@ -106,8 +106,8 @@ THRESHOLDS: dict[str, Threshold] = {
         "LYVE_ALERT_DELETES_PER_10M",
         100,
         "delete calls by one account in a 10-minute bucket",
-        "a backup job's clean-up deletes in bursts too; 100 calls in 10 minutes is above the demo's busiest account "
-        "(about 15) and far below a script emptying a bucket (thousands)",
+        "a backup job's clean-up deletes in bursts too; 100 calls in 10 minutes is far above the demo's busiest "
+        "account (at most 6 over 3 days) and far below a script emptying a bucket (thousands)",
     ),
     "denied_account": Threshold(
         "LYVE_ALERT_DENIED_PER_ACCOUNT_10M",
@@ -137,7 +137,7 @@ THRESHOLDS: dict[str, Threshold] = {
         "LYVE_ALERT_P99_MS",
         2000,
         "p99 response time of one API in a 15-minute bucket, in milliseconds",
-        "the demo's p99 is about 300 ms; two seconds is slow enough for clients to time out",
+        "the demo's 15-minute p99 is about 120 ms (at most 1.5 s over 3 days); two seconds makes clients time out",
     ),
     "stale_hours": Threshold(
         "LYVE_ALERT_STALE_HOURS",
