@@ -186,7 +186,10 @@ def _dashboards() -> dict[str, dict[str, Any]]:
 
 BOARDS = _dashboards()
 PANELS = {
-    (uid, panel["title"]): panel for uid, board in BOARDS.items() for panel in board["panels"] if "targets" in panel
+    (uid, panel["title"]): panel
+    for uid, board in BOARDS.items()
+    for panel in board["panels"]
+    if "targets" in panel and uid != "lyve-security"  # checked by test_security.py, with incidents injected
 }
 
 
