@@ -7,12 +7,14 @@ The objects are `include.lyve_audit.demo.generate(first_hour, …, seed)`: the s
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 
-from include.lyve_audit.demo import generate
+from include.lyve_audit.demo import GeneratedObject, generate
+from include.lyve_audit.incidents import incident_objects
 from include.lyve_audit.keys import parse_log_key
 
 
@@ -32,12 +34,24 @@ def _keys(client: Any, bucket: str) -> set[str]:
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
-def feed_due(client: Any, bucket: str, first_hour: datetime, seed: int, now: datetime) -> dict[str, int]:
+def demo_objects(
+    first_hour: datetime, hours: int, seed: int, incident_hour: datetime | None = None
+) -> Iterator[GeneratedObject]:
+    """The demo logs, plus the security incidents (docs/security.md) in `incident_hour` when one is given; the
+    incident that fails its run with bad lines is left out here."""
+    yield from generate(first_hour, hours, seed)
+    if incident_hour is not None:
+        yield from incident_objects(incident_hour, seed, bad_lines=False)
+
+
+def feed_due(
+    client: Any, bucket: str, first_hour: datetime, seed: int, now: datetime, incident_hour: datetime | None = None
+) -> dict[str, int]:
     """Upload every generated object whose key time is at or before `now` and that the bucket lacks; entries by kind."""
     hours = int((now - first_hour) / timedelta(hours=1)) + 1
     present = _keys(client, bucket)
     added: dict[str, int] = {}
-    for generated in generate(first_hour, hours, seed):
+    for generated in demo_objects(first_hour, hours, seed, incident_hour):
         log_key = parse_log_key(generated.key)
         if log_key is None or log_key.timestamp > now or generated.key in present:
             continue
@@ -46,13 +60,20 @@ def feed_due(client: Any, bucket: str, first_hour: datetime, seed: int, now: dat
     return added
 
 
-def feed_forever(endpoint: str, bucket: str, first_hour: str, seed: int, once: bool, every_s: float) -> int:
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def feed_forever(
+    endpoint: str, bucket: str, first_hour: str, seed: int, once: bool, every_s: float, incident_hour: str | None = None
+) -> int:
     client = _client(endpoint)
     if bucket not in {item["Name"] for item in client.list_buckets().get("Buckets", [])}:
         client.create_bucket(Bucket=bucket)
-    start = datetime.fromisoformat(first_hour.replace("Z", "+00:00")).astimezone(UTC)
+    start = _utc(first_hour)
+    incidents_at = _utc(incident_hour) if incident_hour else None
     while True:
-        added = feed_due(client, bucket, start, seed, datetime.now(UTC))
+        added = feed_due(client, bucket, start, seed, datetime.now(UTC), incidents_at)
         print(f"bucket {bucket}: entries added by kind {added}", flush=True)
         if once:
             return 0

@@ -210,6 +210,10 @@ def load_state(config: Config) -> dict[str, str]:
     first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
     state = {
         "first_hour": first.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # Security incidents (docs/security.md) in the last full hour before the first start, unless turned off.
+        "incident_hour": ""
+        if config.get("LOCAL_DEMO_INCIDENTS", "true") == "false"
+        else (first + timedelta(hours=hours - 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seed": config.get("LOCAL_DEMO_SEED", "1"),
         "jwt_secret": secrets.token_urlsafe(48),
         "api_secret_key": secrets.token_urlsafe(32),
@@ -244,6 +248,8 @@ def start_s3(config: Config, processes: Processes, state: dict[str, str]) -> dic
     wait_for(f"{endpoint}/moto-api/", "The local S3 server", 60, processes, "s3")
     feeder = [_python(), "-m", "local_run", "feed", "--endpoint", endpoint, "--bucket", DEMO_BUCKET]
     feeder += ["--first-hour", state["first_hour"], "--seed", state["seed"]]
+    if state.get("incident_hour"):
+        feeder += ["--incident-hour", state["incident_hour"]]
     uploaded = subprocess.run([*feeder, "--once"], check=True, capture_output=True, text=True, cwd=config.root)  # noqa: S603
     print(f"local S3 server {endpoint}: {uploaded.stdout.strip()}")
     interval = config.get("LOCAL_FEED_SECONDS", "120")
@@ -437,10 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     feed.add_argument("--seed", type=int, default=1)
     feed.add_argument("--once", action="store_true", help="upload what is due and exit")
     feed.add_argument("--every", type=float, default=120.0, help="seconds between looks")
+    feed.add_argument("--incident-hour", help="add the demo's security incidents to this hour (docs/security.md)")
     args = parser.parse_args(argv)
     if args.command == "feed":
         from local_run.feeder import feed_forever
 
-        return feed_forever(args.endpoint, args.bucket, args.first_hour, args.seed, args.once, args.every)
+        return feed_forever(
+            args.endpoint, args.bucket, args.first_hour, args.seed, args.once, args.every, args.incident_hour
+        )
     config = Config.load()
     return {"run": run, "stop": stop, "status": status}[args.command](config)

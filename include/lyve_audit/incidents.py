@@ -111,8 +111,9 @@ def _key(hour: datetime, kind: str, minute: int) -> str:
     return f"{month_folder(hour)}{kind}-{written.strftime('%Y-%m-%d-%H-%M-%S')}.gz"
 
 
-def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]:
-    """The incident objects of one hour (UTC, whole hour), in the order their incidents happen."""
+def incident_objects(hour: datetime, seed: int = 1, bad_lines: bool = True) -> Iterator[GeneratedObject]:
+    """The incident objects of one hour (UTC, whole hour), in the order their incidents happen; `bad_lines=False`
+    leaves out the object that fails its run."""
     rng = random.Random(seed)
     at = {name: hour + timedelta(minutes=spec["minute"]) for name, spec in _SPECS.items()}
 
@@ -189,6 +190,8 @@ def incident_objects(hour: datetime, seed: int = 1) -> Iterator[GeneratedObject]
         slow.append(entry)
     yield _s3_object(hour, spec["bucket"], spec["minute"], slow)
 
+    if not bad_lines:
+        return
     spec = BAD_LINES
     good = [iam_entry(rng, moment) for moment in _spread(at["bad"], spec["good"], 60)]
     yield CorruptObject(_key(hour, "IAM", spec["minute"]), good, bad_lines=spec["bad"])

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from include.lyve_audit.demo import generate
 from include.lyve_audit.schema import MEASUREMENTS
+from local_run.feeder import demo_objects
 from tests.support.deployment import entries_by_kind
 from tests.support.influx_engine import free_port
 
@@ -134,7 +134,10 @@ def test_make_run_loads_the_demo_hours_then_make_stop_leaves_nothing(copy: tuple
         assert time.monotonic() < deadline, (repo / ".local/logs/scheduler.log").read_text()[-4000:]
         time.sleep(5)
 
-    expected = entries_by_kind(list(generate(first_hour, HOURS, int(state["seed"]))))
+    # The demo logs plus the security incidents in the last hour (all but the one that fails its run).
+    incident_hour = datetime.fromisoformat(state["incident_hour"].replace("Z", "+00:00"))
+    assert incident_hour == first_hour + timedelta(hours=HOURS - 1)
+    expected = entries_by_kind(list(demo_objects(first_hour, HOURS, int(state["seed"]), incident_hour)))
     influx_url = f"http://127.0.0.1:{env['LOCAL_INFLUXDB_PORT']}"
     end = first_hour + timedelta(hours=HOURS)
     assert {kind: influx_count(influx_url, name, first_hour, end) for kind, name in MEASUREMENTS.items()} == expected
