@@ -13,6 +13,7 @@ What it does, as Grafana-managed alerting does:
 - `threshold` gives 1 or 0 per series (gt, lt, within_range, outside_range and their `_included` forms; NaN is 0);
 - the condition's non-zero series are firing; a query with no series at all is NoData, which `noDataState` maps to
   Alerting, NoData, OK (Normal) or KeepLast;
+- a query that fails is mapped by `execErrState` (Alerting, Error, OK, KeepLast);
 - `for`: a firing series is Pending until it has fired at every evaluation for that long, then Alerting.
 """
 
@@ -31,6 +32,7 @@ DATASOURCE_TIME_INTERVAL_MS = 60_000  # grafana/provisioning/datasources/influxd
 EXPRESSION_UID = "__expr__"
 Labels = tuple[tuple[str, str], ...]
 NO_DATA: Labels = (("state", "NoData"),)
+ERROR: Labels = (("state", "Error"),)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -186,7 +188,12 @@ def run(rule: dict[str, Any], engine: InfluxEngine, database: str, times: Iterab
     since: dict[Labels, datetime] = {}
     result = RuleState()
     for now in times:
-        evaluation = evaluate(rule, engine, database, now)
+        try:
+            evaluation = evaluate(rule, engine, database, now)
+        except RuntimeError:  # the query failed (InfluxQL error): `execErrState` decides
+            mapped = {"Alerting": "Alerting", "Error": "Error", "OK": "Normal"}.get(rule.get("execErrState", "Error"))
+            result.states = dict(result.states) if mapped is None else {ERROR: mapped}
+            continue
         result.last = evaluation
         states: dict[Labels, str] = {}
         if evaluation.no_data:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from include.lyve_audit.security import (
     THRESHOLDS,
     name_regex,
 )
-from tests.support.alert_eval import _compare, _reduce, format_interval, parse_duration, render
+from tests.support.alert_eval import ERROR, NO_DATA, _compare, _reduce, format_interval, parse_duration, render, run
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTING = ROOT / "grafana" / "provisioning" / "alerting"
@@ -192,3 +193,71 @@ def test_thresholds_and_formats() -> None:
     )
     with pytest.raises(ValueError, match="macro"):
         render("SELECT 1 WHERE $__timeFilter", 0, 1, {})
+
+
+class _Engine:
+    """An engine stand-in answering every query with `series`, or failing like an InfluxQL error."""
+
+    def __init__(self, series: list[dict[str, Any]] | None) -> None:
+        self.series = series
+
+    def query(self, influxql: str, database: str) -> list[dict[str, Any]]:
+        if self.series is None:
+            raise RuntimeError("InfluxQL error: database not found")
+        return self.series
+
+
+@pytest.mark.parametrize(
+    ("series", "no_data", "exec_err", "expected"),
+    [
+        pytest.param([], "Alerting", "Error", {NO_DATA: "Alerting"}, id="no-data-alerts"),
+        pytest.param([], "OK", "Error", {NO_DATA: "Normal"}, id="no-data-ok"),
+        pytest.param(None, "OK", "Error", {ERROR: "Error"}, id="query-error"),
+        pytest.param(None, "OK", "Alerting", {ERROR: "Alerting"}, id="query-error-alerts"),
+        pytest.param(
+            [{"tags": {"a": "x"}, "columns": ["time", "count"], "values": [[0, 3], [1, None], [2, 7]]}],
+            "OK",
+            "Error",
+            {(("a", "x"),): "Pending"},
+            id="for-holds-pending",
+        ),
+    ],
+)
+def test_states_follow_no_data_exec_error_and_for(
+    series: list[dict[str, Any]] | None, no_data: str, exec_err: str, expected: dict[Any, str]
+) -> None:
+    rule = {
+        "uid": "x",
+        "condition": "C",
+        "for": "5m",
+        "noDataState": no_data,
+        "execErrState": exec_err,
+        "data": [
+            {
+                "refId": "A",
+                "datasourceUid": "lyve-influxdb",
+                "relativeTimeRange": {"from": 600, "to": 0},
+                "model": {"query": "SELECT count(v) FROM m WHERE $timeFilter GROUP BY a"},
+            },
+            {
+                "refId": "B",
+                "datasourceUid": "__expr__",
+                "model": {"type": "reduce", "expression": "A", "reducer": "max", "settings": {"mode": "dropNN"}},
+            },
+            {
+                "refId": "C",
+                "datasourceUid": "__expr__",
+                "model": {
+                    "type": "threshold",
+                    "expression": "B",
+                    "conditions": [{"evaluator": {"type": "gt", "params": [5]}}],
+                },
+            },
+        ],
+    }
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert run(rule, _Engine(series), "db", [now]).states == expected  # type: ignore[arg-type]
+    if series:  # held for five minutes of evaluations, the firing series becomes Alerting
+        later = run(rule, _Engine(series), "db", [now + timedelta(minutes=m) for m in range(6)])  # type: ignore[arg-type]
+        assert later.states == {(("a", "x"),): "Alerting"} and later.last is not None
+        assert later.last.values["B"] == {(("a", "x"),): 7.0}
