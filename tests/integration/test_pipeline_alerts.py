@@ -37,6 +37,14 @@ def _runs(deployment: Deployment) -> list[dict[str, Any]]:
 
 
 def test_bad_line_failure_fires_its_rule_and_silence_fires_stale(deployment: Deployment) -> None:
+    # In the bucket from the start (so planning knows its key prefix), an object of the second hour: IAM entries
+    # followed by 5 bad lines, far above the 1% share.
+    objects = list(generate(HOUR + timedelta(hours=1), 1, seed=31))
+    iam = next(generated for generated in objects if "/IAM-" in generated.key)
+    lines = len(iam.entries) + 5
+    body = b"".join(orjson.dumps(entry) + b"\n" for entry in iam.entries) + b"{cut off\n" * 5
+    deployment.s3.put_object(Bucket=deployment.log_bucket, Key=iam.key, Body=gzip.compress(body))
+
     # A successful empty hour: recorded as a success, so stale ingest stays quiet, and no bad lines.
     empty = deployment.run(HOUR + timedelta(hours=1))
     assert empty.state == "success"
@@ -49,12 +57,7 @@ def test_bad_line_failure_fires_its_rule_and_silence_fires_stale(deployment: Dep
     bad_share = run(RULES["lyve-bad-line-share"], deployment.engine, deployment.database, [after_empty])
     assert bad_share.alerting() == set()
 
-    # The next hour: one IAM object whose entries are followed by 5 bad lines (far above the 1% share).
-    objects = list(generate(HOUR + timedelta(hours=1), 1, seed=31))
-    iam = next(generated for generated in objects if "/IAM-" in generated.key)
-    lines = len(iam.entries) + 5
-    body = b"".join(orjson.dumps(entry) + b"\n" for entry in iam.entries) + b"{cut off\n" * 5
-    deployment.s3.put_object(Bucket=deployment.log_bucket, Key=iam.key, Body=gzip.compress(body))
+    # The second hour's run fails on the bad lines.
     failed = run_interval(HOUR + timedelta(hours=2))
     assert failed.state == "failed", "a run failed by bad lines stays failed after its outcome is recorded"
     states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
