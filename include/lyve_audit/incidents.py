@@ -73,7 +73,7 @@ def _s3(
     ip: str,
 ) -> dict[str, Any]:
     """An S3 API entry of the generator's shape with the incident's call, answer, caller and source."""
-    entry = s3_entry(rng, moment, bucket)
+    entry = s3_entry(rng, moment, bucket, shape="documented")
     entry["auditEntry"]["api"].update({"name": api, "statusCode": status[0], "status": status[1]})
     entry["auditEntry"]["requestHeader"]["X-Real-Ip"] = f"{ip}:{rng.randint(1024, 65535)}"
     if account is None:  # anonymous: no account in the entry

@@ -38,6 +38,7 @@ from include.lyve_audit.security import (
 )
 from tests.support.alert_eval import run
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy
+from tests.support.s3_reference import Bad, read_entry
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ class S3Row:
     ip: str
     account: str
     obj: str | None
-    latency_ns: int
+    latency_ns: int | None
     batch_objects: int | None
     access_key: str | None
     parent_user: str | None
@@ -122,23 +123,33 @@ def _host(address: str) -> str:
 
 
 def _record(data: Data, kind: str, entry: dict[str, Any]) -> None:
-    if kind == "s3":
-        audit, api = entry["auditEntry"], entry["auditEntry"]["api"]
+    if kind == "s3":  # the independent reading of an S3 API entry in any shape
+        try:
+            tags, fields, time_ns = read_entry(entry)
+        except Bad:
+            return
+        latency = fields.get("auditEntry.api.timeToResponse")
+        count = fields.get("auditEntry.api.objectCount")
+
+        def text(name: str) -> str | None:
+            value = fields.get(name)
+            return str(value) if value is not None else None
+
         data.s3.append(
             S3Row(
-                _ns(audit["time"]),
-                api["bucket"],
-                api["name"],
-                str(api["statusCode"]),
-                _host(audit["requestHeader"]["X-Real-Ip"]),
-                entry.get("serviceAccountName", ""),
-                api.get("object"),
-                int(api["timeToResponse"].removesuffix("ns")),
-                len(api["objects"]) if "objects" in api else None,
-                audit.get("accessKey") or None,
-                audit.get("parentUser") or None,
-                audit.get("requestPath") or None,
-                audit.get("error") or None,
+                time_ns,
+                tags.get("auditEntry.api.bucket", ""),
+                tags.get("auditEntry.api.name", ""),
+                tags.get("auditEntry.api.statusCode", ""),
+                tags.get("auditEntry.requestHeader.X-Real-Ip", ""),
+                tags.get("serviceAccountName", ""),
+                text("auditEntry.api.object"),
+                int(latency) if latency is not None else None,
+                int(count) if count is not None else None,
+                text("auditEntry.accessKey"),
+                text("auditEntry.parentUser"),
+                text("auditEntry.requestPath"),
+                text("auditEntry.error"),
             )
         )
     elif kind == "console":
@@ -331,14 +342,8 @@ def _latest(rows: list[S3Row], limit: int = 200) -> list[S3Row]:
 
 
 def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        row["time"],
-        row["auditEntry.api.name"],
-        row["auditEntry.api.bucket"],
-        row["serviceAccountName"] or "",
-        row["auditEntry.requestHeader.X-Real-Ip"],
-        row["auditEntry.api.statusCode"],
-    )
+    tags = ("auditEntry.api.name", "auditEntry.api.bucket", "serviceAccountName", "auditEntry.requestHeader.X-Real-Ip")
+    return (row["time"], *(row[tag] or "" for tag in tags), row["auditEntry.api.statusCode"] or "")
 
 
 def _entry_key(row: S3Row) -> tuple[Any, ...]:
@@ -363,7 +368,7 @@ def check_denied_by_account(data: Data) -> None:
     got = {(row.get("serviceAccountName") or "", row["time"]): row["denied"] for row in rows}
     assert got == counted(_denied(data), lambda row: (row.account, hour_of(row.time_ns)))
     incident_hour_ns = int(INCIDENT_HOUR.timestamp()) * 10**9
-    assert got[("", incident_hour_ns)] == incidents.ENUMERATION["guesses"]  # anonymous: no account tag
+    assert got[("", incident_hour_ns)] >= incidents.ENUMERATION["guesses"]  # anonymous: no account tag
 
 
 def check_denied_by_ip(data: Data) -> None:
@@ -393,7 +398,7 @@ def check_anonymous(data: Data) -> None:
     got = by(rows, *keys, value="requests")
     anonymous = [row for row in data.s3 if not row.account]
     assert got == counted(anonymous, lambda row: (row.bucket, row.api, row.code, row.ip))
-    assert sum(got.values()) == 60
+    assert sum(n for key, n in got.items() if key[3] == incidents.INTRUDER_IP) == incidents.ENUMERATION["guesses"]
 
 
 def check_configuration_changes(data: Data) -> None:
@@ -580,7 +585,7 @@ def expected_values(uid: str, data: Data, now: datetime) -> dict[tuple[tuple[str
     size = 15 * 60 * 10**9
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for row in data.s3:
-        if window[0] <= row.time_ns <= window[1]:
+        if window[0] <= row.time_ns <= window[1] and row.latency_ns is not None:
             groups[(row.api, row.time_ns - row.time_ns % size)].append(row.latency_ns)
     best: dict[tuple[tuple[str, str], ...], float] = {}
     for (api, _), latencies in groups.items():
