@@ -79,8 +79,12 @@ def button(text: str) -> str:
 
 
 def fill(browser: Browser, selector: str, text: str) -> None:
-    browser.click(*center(browser, f"document.querySelector({selector!r})"))
+    """Type into a field, then wait until it holds the text (a section still opening can move it under the click)."""
+    element = f"document.querySelector({selector!r})"
+    browser.click(*center(browser, element))
+    browser.evaluate(f"{element}.focus()")
     browser.type_text(text)
+    browser.wait_for(f"{element}.value === {text!r}")
 
 
 def choose(browser: Browser, combobox: str, text: str, option: str) -> None:
