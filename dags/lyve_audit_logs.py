@@ -150,7 +150,7 @@ def lyve_audit_logs() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from include import lyve_audit_airflow as glue
-        from include.lyve_audit.outcome import run_record, write_run_record
+        from include.lyve_audit.outcome import run_record, unrecognised_count, write_run_record
 
         start, end, run_id, _ = _interval()
         ti = get_current_context()["ti"]
@@ -158,7 +158,8 @@ def lyve_audit_logs() -> None:
         others = {task: state for task, state in states.items() if task != ti.task_id}
         outcomes = ti.xcom_pull(task_ids="parse_objects", key="outcome")
         outcomes = outcomes if isinstance(outcomes, list) else [outcomes]  # one mapped task gives a single value
-        record = run_record((start, end), pendulum.now("UTC"), others, outcomes)
+        unrecognised = unrecognised_count(ti.xcom_pull(task_ids="plan_objects", key="counts"))
+        record = run_record((start, end), pendulum.now("UTC"), others, outcomes, unrecognised)
         with glue.failing_fast():
             write_run_record(glue.influx_target(), record)
         if record.failed_tasks:

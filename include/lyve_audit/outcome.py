@@ -32,6 +32,7 @@ class RunRecord:
     objects: int
     entries: int
     bad: int
+    unrecognised: int = 0
 
     @property
     def state(self) -> str:
@@ -48,11 +49,18 @@ def parse_outcome(refs: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def unrecognised_count(plan_counts: Mapping[str, Any] | None) -> int:
+    """Keys of the plan's listing that look like log objects but are not recognised (`keys.unrecognised_keys`)."""
+    found = (plan_counts or {}).get("unrecognised") or {}
+    return sum(int(reason["count"]) for reason in found.values())
+
+
 def run_record(
     interval: tuple[datetime, datetime],
     finished: datetime,
     task_states: Mapping[str, str | None],
     outcomes: Iterable[Mapping[str, int] | None],
+    unrecognised: int = 0,
 ) -> RunRecord:
     """The record of a run from its task states (this task's own excluded) and the parse tasks' outcomes."""
     totals = {"objects": 0, "entries": 0, "bad": 0}
@@ -60,7 +68,7 @@ def run_record(
         for name in totals:
             totals[name] += int((outcome or {}).get(name, 0))
     failed = sum(1 for state in task_states.values() if state in FAILED_STATES)
-    return RunRecord(interval[0], interval[1], finished, failed, **totals)
+    return RunRecord(interval[0], interval[1], finished, failed, **totals, unrecognised=unrecognised)
 
 
 def run_line(record: RunRecord) -> bytes:
@@ -71,6 +79,7 @@ def run_line(record: RunRecord) -> bytes:
             f"entries={record.entries}i",
             f"bad={record.bad}i",
             f"failed_tasks={record.failed_tasks}i",
+            f"unrecognised_keys={record.unrecognised}i",
             f"interval_start={escape_field_string(record.interval_start.isoformat())}",
             f"interval_end={escape_field_string(record.interval_end.isoformat())}",
         ]

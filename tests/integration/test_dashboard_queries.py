@@ -26,7 +26,8 @@ import pytest
 from include.lyve_audit.demo import LOGGED_BUCKETS, S3_APIS, generate
 from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import InfluxTarget, LedgerRecord, ledger_line, open_client, write_lines
-from include.lyve_audit.keys import parse_log_key
+from include.lyve_audit.keys import month_folder, parse_log_key, unrecognised_keys
+from include.lyve_audit.outcome import run_line, run_record, unrecognised_count
 from include.lyve_audit.parse import iter_lines
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy
 from tests.support.s3_reference import read_entry
@@ -94,6 +95,7 @@ class Dataset:
     iam: list[IamRow] = field(default_factory=list)
     ledger: list[LedgerRecord] = field(default_factory=list)
     injected_bad: int = 0
+    unrecognised_by_hour: dict[int, int] = field(default_factory=dict)
 
 
 def _hour_ns(text: str) -> int:
@@ -166,10 +168,31 @@ def dataset(influx: tuple[InfluxEngine, V2WriteProxy]) -> Dataset:
         )
         data.ledger.append(record)
         lines.append(ledger_line(record))
+    lines.extend(_run_records(data))
     with open_client(target) as client:
         assert write_lines(client, target, lines) == len(lines)
     assert sum(record.bad for record in data.ledger) == data.injected_bad
     return data
+
+
+def _run_records(data: Dataset) -> list[bytes]:
+    """One run record per hour, each counting what its plan's listing held that is not an audit log it loads: hour h
+    lists h objects of an unknown kind and, in odd hours, one S3 object without a bucket (plus keys to skip)."""
+    lines = []
+    for hour in range(HOURS):
+        start = START + timedelta(hours=hour)
+        stamp = start.strftime("%Y-%m-%d-%H-%M-%S")
+        folder = month_folder(start)
+        keys = [f"{folder}Account-audit-{index}-{stamp}.gz" for index in range(hour)]
+        keys += [f"{folder}S3-{stamp}.gz"] * (hour % 2)
+        keys += [f"{folder}S3-bucket-a-{stamp}.gz", f"{folder}notes.txt", "README.gz"]  # loaded, or no log object
+        unrecognised = unrecognised_count({"unrecognised": unrecognised_keys(keys)})
+        assert unrecognised == hour + hour % 2
+        finished = start + timedelta(hours=1, minutes=2)
+        record = run_record((start, start + timedelta(hours=1)), finished, {}, [], unrecognised)
+        data.unrecognised_by_hour[int(finished.replace(minute=0).timestamp()) * 10**9] = unrecognised
+        lines.append(run_line(record))
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -561,6 +584,13 @@ def _loaded_totals(ctx: Context) -> None:
         sum(r.bad for r in ledger),
     )
     assert row["objects"] == HOURS * 11
+
+
+@check("lyve-pipeline", "Unrecognised keys per hour")
+def _unrecognised_per_hour(ctx: Context) -> None:
+    rows = by_tags(ctx.rows(), with_time=True)
+    assert {time: row["unrecognised"] for time, row in rows.items()} == ctx.data.unrecognised_by_hour
+    assert sum(ctx.data.unrecognised_by_hour.values()) == 18  # 0+1+2+3+4+5 unknown kinds, 3 odd hours without bucket
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -44,12 +44,16 @@ def test_bad_line_failure_fires_its_rule_and_silence_fires_stale(deployment: Dep
     lines = len(iam.entries) + 5
     body = b"".join(orjson.dumps(entry) + b"\n" for entry in iam.entries) + b"{cut off\n" * 5
     deployment.s3.put_object(Bucket=deployment.log_bucket, Key=iam.key, Body=gzip.compress(body))
+    # Two keys that look like log objects but are not ones the pipeline loads: counted in the first run's record.
+    for key in ("February-2026/Account-audit-2026-02-03-10-15-00.gz", "February-2026/S3-2026-02-03-10-20-00.gz"):
+        deployment.s3.put_object(Bucket=deployment.log_bucket, Key=key, Body=gzip.compress(b"{}\n"))
 
     # A successful empty hour: recorded as a success, so stale ingest stays quiet, and no bad lines.
     empty = deployment.run(HOUR + timedelta(hours=1))
     assert empty.state == "success"
     (record,) = _runs(deployment)
     assert (record["state"], record["objects"], record["entries"], record["bad"]) == ("success", 0, 0, 0)
+    assert record["unrecognised_keys"] == 2
     after_empty = datetime.now(UTC)
     stale = run(RULES["lyve-stale-ingest"], deployment.engine, deployment.database, [after_empty])
     assert stale.states == {(): "Normal"}
