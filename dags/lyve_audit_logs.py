@@ -4,14 +4,18 @@ include/lyve_audit."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
 from include.lyve_audit import schedule
+
+if TYPE_CHECKING:  # the XCom shapes, for the task signatures only
+    from include.lyve_audit.contracts import LoadedObject, ObjectRef, ParsedObject, PlanCounts, RunResult, RunSummary
 
 # A dedicated pool (e.g. `airflow pools set influxdb_writes 4 "InfluxDB writers"`) caps concurrent writes to
 # InfluxDB however many workers run; the default pool keeps a fresh install working without any set-up.
@@ -35,17 +39,18 @@ InfluxDB (`audit-01`, `iam-01`, `console-01`). Reruns and backfills rewrite the 
 """
 
 
-def _interval() -> tuple[datetime, datetime, str, str]:
+def _interval() -> tuple[datetime, datetime, str]:
     """The run's interval: the one asked for by a manual run's `interval_start`, else the run's data interval."""
+    from include.lyve_audit.errors import SettingError
+
     context = get_current_context()
     requested = context["params"].get("interval_start")
     if requested:
-        start, end = schedule.manual_interval(str(requested), INTERVAL_MINUTES)
-    elif context.get("data_interval_start") is not None:
-        start, end = context["data_interval_start"], context["data_interval_end"]
-    else:
-        raise schedule.SettingError("a run without a logical date needs the interval_start param")
-    return start, end, context["run_id"], schedule.interval_label(start, INTERVAL_MINUTES)
+        return (*schedule.manual_interval(str(requested), INTERVAL_MINUTES), context["run_id"])
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise SettingError("a run without a logical date needs the interval_start param")
+    return start, end, context["run_id"]
 
 
 @dag(
@@ -75,12 +80,16 @@ def _interval() -> tuple[datetime, datetime, str, str]:
 )
 def lyve_audit_logs() -> None:
     @task
-    def plan_objects() -> list[list[dict[str, Any]]]:
-        """List the interval's objects (and late ones), record what this run claims, group them by bytes."""
+    def plan_objects() -> list[list[ObjectRef]]:
+        """List the interval's objects (and late ones), record what this run claims, group them by bytes.
+
+        Returns the groups, which parse_objects is mapped over (Airflow maps only over a return value); the counts go
+        to report and record_run under the XCom key `counts`.
+        """
         from include import lyve_audit_airflow as glue
         from include.lyve_audit.pipeline import plan_interval
 
-        start, end, run_id, _ = _interval()
+        start, end, run_id = _interval()
         settings, params = glue.settings(), get_current_context()["params"]
         if params.get("interval_start"):
             settings = replace(settings, lookback=timedelta(0))  # by hand: this interval's objects, no late ones
@@ -94,21 +103,21 @@ def lyve_audit_logs() -> None:
         return plan["groups"]
 
     @task
-    def parse_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def parse_objects(objects: list[ObjectRef]) -> list[ParsedObject]:
         """Stream each object, encode its entries, stage the line protocol; quarantine bad lines."""
         from include import lyve_audit_airflow as glue
         from include.lyve_audit.errors import TooManyBadLines
         from include.lyve_audit.outcome import parse_outcome
         from include.lyve_audit.pipeline import parse_objects
+        from include.lyve_audit.stage import quarantine_folder
 
-        _, _, run_id, label = _interval()
+        start, _, run_id = _interval()
         opener = glue.s3_opener(glue.log_bucket())
+        quarantine = quarantine_folder(glue.quarantine_root(), start, INTERVAL_MINUTES)
         ti = get_current_context()["ti"]
         with glue.failing_fast():
             try:
-                refs = parse_objects(
-                    objects, opener, glue.stage_root(), glue.quarantine_root(label), run_id, glue.settings()
-                )
+                refs = parse_objects(objects, opener, glue.stage_root(), quarantine, run_id, glue.settings())
             except TooManyBadLines as error:  # the run's outcome record still counts these lines
                 ti.xcom_push(key="outcome", value=parse_outcome(error.refs))
                 raise
@@ -116,7 +125,7 @@ def lyve_audit_logs() -> None:
         return refs
 
     @task(outlets=[INFLUX_ASSET], pool=LOAD_POOL)
-    def load_points(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def load_points(refs: list[ParsedObject]) -> list[LoadedObject]:
         """Write the staged points, record each object in the ledger, delete what was staged."""
         from airflow.sdk import ObjectStoragePath
 
@@ -126,8 +135,10 @@ def lyve_audit_logs() -> None:
         with glue.failing_fast():
             return load_staged(refs, glue.influx_target(), ObjectStoragePath)
 
-    @task(trigger_rule=TriggerRule.NONE_FAILED)
-    def report(parsed: list[Any], loaded: list[Any]) -> dict[str, Any]:
+    @task(trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
+    def report(
+        plan_counts: PlanCounts, parsed: Sequence[list[ParsedObject]], loaded: Sequence[list[LoadedObject]]
+    ) -> RunSummary:
         """Log and return the run's counts per kind; remove what is left of the run's staging folder."""
         import logging
 
@@ -135,24 +146,26 @@ def lyve_audit_logs() -> None:
         from include.lyve_audit.pipeline import format_summary, summarize
         from include.lyve_audit.stage import remove_run_stage
 
-        plan_counts = get_current_context()["ti"].xcom_pull(task_ids="plan_objects", key="counts")
-        summary = summarize(plan_counts, list(parsed[:]), list(loaded[:]))  # one slice read, no probing past the end
+        summary = summarize(plan_counts, parsed[:], loaded[:])  # one slice read, no probing past the end
         logging.getLogger(__name__).info("run counts:\n%s", format_summary(summary))
         remove_run_stage(glue.stage_root(), get_current_context()["run_id"])
         return summary
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def record_run() -> dict[str, Any]:
+    @task(trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
+    def record_run() -> RunResult:
         """Write the run's outcome (`lyve-pipeline-run`) whatever happened, then fail if any task failed.
 
         This task is the DAG's leaf, and a leaf's state is the run's: after recording, a failed run must fail here.
+        It pulls the plan counts and parse outcomes itself rather than taking them as arguments: it runs when those
+        tasks failed too, and an argument whose XCom is absent fails to resolve (the parse outcome of a task that
+        failed on bad lines is pushed under its own key for this reason).
         """
         from airflow.sdk.exceptions import AirflowFailException
 
         from include import lyve_audit_airflow as glue
         from include.lyve_audit.outcome import run_record, unrecognised_count, write_run_record
 
-        start, end, run_id, _ = _interval()
+        start, end, run_id = _interval()
         ti = get_current_context()["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
         others = {task: state for task, state in states.items() if task != ti.task_id}
@@ -167,9 +180,13 @@ def lyve_audit_logs() -> None:
             raise AirflowFailException(f"run recorded as failed; failed tasks: {', '.join(failed)}")
         return {"state": record.state, "objects": record.objects, "entries": record.entries, "bad": record.bad}
 
-    parsed = parse_objects.expand(objects=plan_objects())
+    groups = plan_objects()
+    # TaskFlow's typing sees a task's call as returning the XComArg base class (`groups["counts"]`, the XCom of key
+    # `counts`, is declared by its subclass only) and a task's parameters as the values they resolve to at run time.
+    plan_counts = groups["counts"]  # type: ignore[index]
+    parsed = parse_objects.expand(objects=groups)
     loaded = load_points.expand(refs=parsed)
-    report(parsed, loaded) >> record_run()
+    report(plan_counts, parsed, loaded) >> record_run()  # type: ignore[arg-type]
 
 
 lyve_audit_logs()

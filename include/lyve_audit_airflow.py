@@ -22,6 +22,7 @@ from include.lyve_audit.errors import ObjectMissing, PermanentError, SourceError
 from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, ConnectionFields, InfluxTarget, target_from_connection
 from include.lyve_audit.keys import ListedObject
 from include.lyve_audit.pipeline import InfluxPlanLedger, RangeListing, Settings
+from include.lyve_audit.stage import default_quarantine_root
 
 S3_CONN_ID = "lyve_cloud"
 INFLUX_CONN_ID = "influxdb_default"
@@ -192,10 +193,10 @@ def stage_root() -> ObjectStoragePath:
     return ObjectStoragePath(_variable("lyve_stage_path", default_stage()))
 
 
-def quarantine_root(interval_label: str) -> ObjectStoragePath:
-    """Where bad lines are kept, one folder per interval (Variable `lyve_quarantine_path`)."""
-    default = str(stage_root()).rstrip("/").rsplit("/", 1)[0] + "/quarantine"
-    return ObjectStoragePath(_variable("lyve_quarantine_path", default)) / interval_label
+def quarantine_root() -> ObjectStoragePath:
+    """Where bad lines are kept (Variable `lyve_quarantine_path`; default: beside the staging folder), one folder per
+    interval below it (`stage.quarantine_folder`)."""
+    return ObjectStoragePath(_variable("lyve_quarantine_path", str(default_quarantine_root(stage_root()))))
 
 
 @contextmanager

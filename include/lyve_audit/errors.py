@@ -7,7 +7,7 @@ own retries.
 
 from __future__ import annotations
 
-from typing import Any
+from include.lyve_audit.contracts import ParsedObject
 
 
 class PermanentError(Exception):
@@ -39,7 +39,7 @@ class TooManyBadLines(PermanentError):
     `refs` are the parse task's per-object counts, so the run's outcome record still counts its lines.
     """
 
-    def __init__(self, message: str, refs: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, refs: list[ParsedObject] | None = None) -> None:
         super().__init__(message)
         self.refs = refs or []
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from include.lyve_audit.contracts import UnrecognisedKeys
+
 S3, IAM, CONSOLE = "s3", "iam", "console"
 KINDS: tuple[str, ...] = (S3, IAM, CONSOLE)
 
@@ -83,17 +85,17 @@ def unrecognised_reason(key: str) -> str | None:
     return f"{prefix}: unknown kind (known: S3-<bucket>, IAM, Console)"
 
 
-def unrecognised_keys(keys: Iterable[str]) -> dict[str, dict[str, int | list[str]]]:
+def unrecognised_keys(keys: Iterable[str]) -> dict[str, UnrecognisedKeys]:
     """Keys that look like log objects but are not recognised, by `<prefix>: <reason>`, counted, with examples."""
-    found: dict[str, dict[str, int | list[str]]] = {}
+    found: dict[str, UnrecognisedKeys] = {}
     for key in keys:
         reason = unrecognised_reason(key)
         if reason is None:
             continue
         entry = found.setdefault(reason, {"count": 0, "examples": []})
-        entry["count"] += 1  # type: ignore[operator]
-        if len(entry["examples"]) < UNRECOGNISED_EXAMPLES:  # type: ignore[arg-type]
-            entry["examples"].append(key)  # type: ignore[union-attr]
+        entry["count"] += 1
+        if len(entry["examples"]) < UNRECOGNISED_EXAMPLES:
+            entry["examples"].append(key)
     return found
 
 

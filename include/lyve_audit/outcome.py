@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from include.lyve_audit.contracts import ParsedObject, ParseOutcome, PlanCounts
 from include.lyve_audit.influx import InfluxTarget, open_client, write_lines
 from include.lyve_audit.lineproto import escape_field_string, tag_set
 
@@ -39,36 +39,47 @@ class RunRecord:
         return "failed" if self.failed_tasks else "success"
 
 
-def parse_outcome(refs: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+def parse_outcome(refs: Iterable[ParsedObject]) -> ParseOutcome:
     """Counts of one parse task's objects (pushed as XCom even when the task fails on bad lines)."""
-    counts = {"objects": 0, "entries": 0, "bad": 0}
+    counts: ParseOutcome = {"objects": 0, "entries": 0, "bad": 0}
     for ref in refs:
         counts["objects"] += 1
-        counts["entries"] += int(ref.get("entries", 0))
-        counts["bad"] += int(ref.get("bad", 0))
+        counts["entries"] += ref["entries"]
+        counts["bad"] += ref["bad"]
     return counts
 
 
-def unrecognised_count(plan_counts: Mapping[str, Any] | None) -> int:
-    """Keys of the plan's listing that look like log objects but are not recognised (`keys.unrecognised_keys`)."""
-    found = (plan_counts or {}).get("unrecognised") or {}
-    return sum(int(reason["count"]) for reason in found.values())
+def unrecognised_count(plan_counts: PlanCounts | None) -> int:
+    """Keys of the plan's listing that look like log objects but are not recognised (`keys.unrecognised_keys`).
+
+    0 when the plan failed before counting, or was made by a version that did not count them (a run in flight while
+    the DAG is upgraded): the run record must be written whatever the plan was.
+    """
+    if plan_counts is None:
+        return 0
+    return sum(found["count"] for found in plan_counts.get("unrecognised", {}).values())
 
 
 def run_record(
     interval: tuple[datetime, datetime],
     finished: datetime,
     task_states: Mapping[str, str | None],
-    outcomes: Iterable[Mapping[str, int] | None],
+    outcomes: Iterable[ParseOutcome | None],
     unrecognised: int = 0,
 ) -> RunRecord:
     """The record of a run from its task states (this task's own excluded) and the parse tasks' outcomes."""
-    totals = {"objects": 0, "entries": 0, "bad": 0}
-    for outcome in outcomes:
-        for name in totals:
-            totals[name] += int((outcome or {}).get(name, 0))
+    counted = [outcome for outcome in outcomes if outcome is not None]  # None: a parse task that failed early
     failed = sum(1 for state in task_states.values() if state in FAILED_STATES)
-    return RunRecord(interval[0], interval[1], finished, failed, **totals, unrecognised=unrecognised)
+    return RunRecord(
+        interval[0],
+        interval[1],
+        finished,
+        failed,
+        objects=sum(outcome["objects"] for outcome in counted),
+        entries=sum(outcome["entries"] for outcome in counted),
+        bad=sum(outcome["bad"] for outcome in counted),
+        unrecognised=unrecognised,
+    )
 
 
 def run_line(record: RunRecord) -> bytes:

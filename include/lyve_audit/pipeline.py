@@ -1,7 +1,7 @@
 """The three steps of an interval's run (plan, parse, load) and its report, free of Airflow.
 
 Each step takes what it needs as plain values and callables (list a prefix, open an object, a staging path), returns
-JSON-safe dicts of references and counts (what goes to XCom), and is called by a few lines of the DAG.
+the JSON-safe shapes of `contracts` (what goes to XCom), and is called by a few lines of the DAG.
 """
 
 from __future__ import annotations
@@ -11,9 +11,18 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from include.lyve_audit.background import quick_handoffs
+from include.lyve_audit.contracts import (
+    KindCounts,
+    LoadedObject,
+    ObjectRef,
+    ParsedObject,
+    Plan,
+    PlanCounts,
+    RunSummary,
+)
 from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.errors import ObjectMissing, StagedFileMissing, TooManyBadLines
 from include.lyve_audit.influx import (
@@ -135,7 +144,7 @@ def plan_interval(
     ledger: PlanLedger,
     run_id: str,
     ranges: RangeListing | None = None,
-) -> dict[str, Any]:
+) -> Plan:
     """List the objects the interval and its look-back may hold, choose and group them, record the plan.
 
     The ledger is read only when the look-back holds objects. The plan record (what this interval claimed) is written
@@ -179,32 +188,44 @@ def _by_kind(pairs: list[tuple[LogKey, ListedObject]]) -> dict[str, int]:
     return counts
 
 
-def _describe(listed: ListedObject) -> dict[str, Any]:
+def _describe(listed: ListedObject) -> ObjectRef:
     return {"key": listed.key, "size": listed.size, "last_modified": listed.last_modified.isoformat()}
 
 
-def _key_fields(log_key: LogKey) -> dict[str, Any]:
+def _parsed(
+    described: ObjectRef, log_key: LogKey, stage: str | None, quarantine: str | None, counts: ObjectCounts
+) -> ParsedObject:
     return {
+        "key": described["key"],
+        "size": described["size"],
+        "last_modified": described["last_modified"],
         "kind": log_key.kind,
         "logged_bucket": log_key.logged_bucket,
         "key_time": log_key.timestamp.isoformat(),
+        "stage": stage,
+        "quarantine": quarantine,
+        "entries": counts.entries,
+        "points": counts.points,
+        "bad": counts.bad,
+        "duplicates": counts.duplicates,
+        "moved": counts.moved,
     }
 
 
 def parse_objects(
-    objects: list[dict[str, Any]],
+    objects: list[ObjectRef],
     open_object: Callable[[str], AbstractContextManager[IO[bytes]]],
     stage_root: StagePath,
     quarantine_root: StagePath,
     run_key: str,
     settings: Settings,
-) -> list[dict[str, Any]]:
+) -> list[ParsedObject]:
     """Encode each object into a staged file; returns one reference with counts per object.
 
     All objects are staged before the bad-line threshold is checked, so one bad object names itself and the others
     are not parsed twice on the next try.
     """
-    refs: list[dict[str, Any]] = []
+    refs: list[ParsedObject] = []
     too_bad: list[str] = []
     for described in objects:
         key = described["key"]
@@ -215,8 +236,9 @@ def parse_objects(
         try:
             opened = open_object(key)
         except ObjectMissing:
-            fields = {"stage": None, "quarantine": None, "missing": True, **counts.as_dict()}
-            refs.append({**described, **_key_fields(log_key), **fields})
+            missing = _parsed(described, log_key, None, None, counts)
+            missing["missing"] = True
+            refs.append(missing)
             continue
         quarantine = QuarantineFile(quarantine_root, f"{safe_name(key)}.jsonl")
         with opened as stream, quick_handoffs(), quarantine:  # reader, encoder and stage writer on two cores
@@ -234,15 +256,7 @@ def parse_objects(
         quarantine_file = str(quarantine.path) if quarantine.count else None
         if counts.bad > settings.max_bad_ratio * max(counts.entries, 1):
             too_bad.append(f"{key}: {counts.bad} bad of {counts.entries} lines (see {quarantine_file})")
-        refs.append(
-            {
-                **described,
-                **_key_fields(log_key),
-                "stage": str(path),
-                "quarantine": quarantine_file,
-                **counts.as_dict(),
-            }
-        )
+        refs.append(_parsed(described, log_key, str(path), quarantine_file, counts))
     if too_bad:
         raise TooManyBadLines(
             f"bad lines above {settings.max_bad_ratio:.2%} of an object's lines: " + "; ".join(too_bad), refs
@@ -251,19 +265,19 @@ def parse_objects(
 
 
 def load_staged(
-    refs: list[dict[str, Any]],
+    refs: list[ParsedObject],
     target: InfluxTarget,
     open_stage: Callable[[str], StagePath],
-) -> list[dict[str, Any]]:
+) -> list[LoadedObject]:
     """Write each staged object, then its ledger point, then delete the staged file; returns per-object counts.
 
     Safe to retry or clear at any time: a staged file that exists is written (again: points rewrite in place); one that
     is gone was deleted by an earlier try after its ledger point, which the ledger confirms (nothing is written twice).
     """
-    results: list[dict[str, Any]] = []
+    results: list[LoadedObject] = []
     with open_client(target) as client:
         for ref in refs:
-            if ref.get("missing"):
+            if ref.get("missing") or ref["stage"] is None:
                 continue  # gone before it was read: counted by the report, nothing staged
             path = open_stage(ref["stage"])
             if not path.exists():
@@ -288,7 +302,7 @@ def load_staged(
     return results
 
 
-def _written_by_an_earlier_try(client: InfluxClient, target: InfluxTarget, ref: dict[str, Any]) -> int:
+def _written_by_an_earlier_try(client: InfluxClient, target: InfluxTarget, ref: ParsedObject) -> int:
     """A staged file is gone: an earlier try of this run loaded it when the ledger shows the object (its points are
     this run's writes), else only parsing again helps."""
     points = ledger_points(client, target, ref["key"], datetime.fromisoformat(ref["key_time"]))
@@ -317,18 +331,19 @@ class InfluxPlanLedger:
 
 
 def summarize(
-    plan_counts: dict[str, Any], parsed: list[list[dict[str, Any]]], loaded: list[list[dict[str, Any]]]
-) -> dict[str, Any]:
+    plan_counts: PlanCounts, parsed: Iterable[list[ParsedObject]], loaded: Iterable[list[LoadedObject]]
+) -> RunSummary:
     """Per-kind counts of a run: objects listed/own/late/selected/loaded, entries parsed/bad/duplicate, points written.
 
     Points written count this run's writes only: an object an earlier try had loaded adds none, so the points written
     over all runs' reports equal the entries when each object is loaded once.
     """
-    by_kind: dict[str, dict[str, int]] = {
+    parsed, loaded = list(parsed), list(loaded)
+    by_kind: dict[str, KindCounts] = {
         kind: {
             "objects_listed": plan_counts["listed_by_kind"].get(kind, 0),
-            "objects_own": plan_counts.get("own_by_kind", {}).get(kind, 0),
-            "objects_late": plan_counts.get("late_by_kind", {}).get(kind, 0),
+            "objects_own": plan_counts["own_by_kind"].get(kind, 0),
+            "objects_late": plan_counts["late_by_kind"].get(kind, 0),
             "objects_selected": 0,
             "objects_loaded": 0,
             "entries_parsed": 0,
@@ -357,15 +372,14 @@ def summarize(
         "keys_not_audit_logs": plan_counts["not_audit_logs"],
         "objects_outside_interval": plan_counts["outside_interval"],
         "objects_late": plan_counts["late"],
-        "unrecognised_keys": plan_counts.get("unrecognised", {}),
+        "unrecognised_keys": plan_counts["unrecognised"],
     }
 
 
-def _warn_unrecognised(plan_counts: dict[str, Any]) -> None:
+def _warn_unrecognised(plan_counts: PlanCounts) -> None:
     """Keys that look like log objects but are not loaded are never silent: a warning per kind of key, and a loud
     one when the listing found objects but recognised none (a new key layout, or the wrong bucket)."""
-    unrecognised = plan_counts.get("unrecognised", {})
-    for reason, found in unrecognised.items():
+    for reason, found in plan_counts["unrecognised"].items():
         log.warning("%d keys not loaded, %s; e.g. %s", found["count"], reason, ", ".join(found["examples"]))
     if plan_counts["listed"] and not sum(plan_counts["listed_by_kind"].values()):
         log.warning(
@@ -375,18 +389,18 @@ def _warn_unrecognised(plan_counts: dict[str, Any]) -> None:
         )
 
 
-def format_summary(summary: dict[str, Any]) -> str:
+def format_summary(summary: RunSummary) -> str:
     """The run's counts as a small table for the task log."""
     columns = list(next(iter(summary["by_kind"].values())).keys())
     lines = ["kind     " + " ".join(f"{column:>18}" for column in columns)]
     for kind, row in summary["by_kind"].items():
-        lines.append(f"{kind:<8} " + " ".join(f"{row[column]:>18}" for column in columns))
+        lines.append(f"{kind:<8} " + " ".join(f"{value:>18}" for value in row.values()))
     lines.append(
         f"skipped: {summary['keys_not_audit_logs']} keys that are not audit logs, "
         f"{summary['objects_outside_interval']} objects of other intervals; "
         f"late objects taken: {summary['objects_late']}; "
-        f"objects gone before they were read: {summary.get('objects_missing', 0)}"
+        f"objects gone before they were read: {summary['objects_missing']}"
     )
-    for reason, found in summary.get("unrecognised_keys", {}).items():
+    for reason, found in summary["unrecognised_keys"].items():
         lines.append(f"not loaded, {reason}: {found['count']} keys, e.g. {', '.join(found['examples'])}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import hashlib
 import re
 import struct
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import IO, Protocol, Self
 
 import orjson
@@ -16,6 +17,7 @@ import orjson
 from include.lyve_audit.background import Background
 from include.lyve_audit.encode import QuarantinedLine
 from include.lyve_audit.influx import GzippedBatch, byte_batches
+from include.lyve_audit.schedule import interval_label
 
 _FRAME = struct.Struct(">4s?II")
 """A staged file (`.lpb`, line-protocol batches) is a run of frames: this header (magic, escaped, points, size), then
@@ -32,11 +34,14 @@ class StagePath(Protocol):
 
     def __truediv__(self, other: str) -> Self: ...
 
+    @property
+    def parent(self) -> Self: ...
+
     def open(self, mode: str = "r") -> IO[bytes]: ...
 
     def unlink(self, missing_ok: bool = False) -> None: ...
 
-    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None: ...
+    def mkdir(self, mode: int = 0o777, parents: bool = False, exist_ok: bool = False) -> None: ...
 
     def exists(self) -> bool: ...
 
@@ -59,6 +64,18 @@ def staged_path(root: StagePath, run_key: str, object_key: str) -> StagePath:
     folder = root / safe_name(run_key)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{safe_name(object_key)}.lpb"
+
+
+def default_quarantine_root(stage_root: StagePath) -> StagePath:
+    """Where bad lines are kept unless configured: `quarantine`, beside the staging folder (kept when staging is
+    cleaned up, and on the same storage)."""
+    return stage_root.parent / "quarantine"
+
+
+def quarantine_folder(root: StagePath, start: datetime, minutes: int) -> StagePath:
+    """The folder of one interval's quarantined lines, named by the interval (`2026-01-31T2200Z-60m`): every run of
+    the interval writes there, one file per object, so a rerun replaces its files instead of adding some."""
+    return root / interval_label(start, minutes)
 
 
 def remove_run_stage(root: StagePath, run_key: str) -> int:

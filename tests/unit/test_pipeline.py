@@ -13,6 +13,7 @@ from typing import IO
 import orjson
 import pytest
 
+from include.lyve_audit.contracts import PlanCounts, UnrecognisedKeys
 from include.lyve_audit.demo import generate
 from include.lyve_audit.keys import ListedObject, PastPlans
 from include.lyve_audit.pipeline import (
@@ -201,16 +202,19 @@ def test_an_object_mostly_bad_stops_early_names_itself_and_the_others_are_parsed
 
 
 def test_unrecognised_keys_are_reported_by_prefix_and_warned_about(caplog: pytest.LogCaptureFixture) -> None:
-    unrecognised = {
+    unrecognised: dict[str, UnrecognisedKeys] = {
         "S3: no logged bucket": {"count": 4, "examples": [f"May-2026/S3-2026-05-01-00-0{i}-00.gz" for i in range(3)]}
     }
-    plan_counts = {
+    no_objects = {"s3": 0, "iam": 0, "console": 0}
+    plan_counts: PlanCounts = {
         "listed": 4,
         "not_audit_logs": 4,
         "outside_interval": 0,
         "own": 0,
         "late": 0,
-        "listed_by_kind": {"s3": 0, "iam": 0, "console": 0},
+        "listed_by_kind": no_objects,
+        "own_by_kind": no_objects,
+        "late_by_kind": no_objects,
         "unrecognised": unrecognised,
     }
     with caplog.at_level(logging.WARNING, logger="include.lyve_audit.pipeline"):
@@ -228,7 +232,7 @@ def test_unrecognised_keys_are_reported_by_prefix_and_warned_about(caplog: pytes
 
 
 def test_summary_counts_per_kind() -> None:
-    plan_counts = {
+    plan_counts: PlanCounts = {
         "listed": 5,
         "not_audit_logs": 1,
         "outside_interval": 2,
@@ -237,6 +241,7 @@ def test_summary_counts_per_kind() -> None:
         "listed_by_kind": {"s3": 3, "iam": 1, "console": 0},
         "own_by_kind": {"s3": 0, "iam": 1, "console": 0},
         "late_by_kind": {"s3": 1, "iam": 0, "console": 0},
+        "unrecognised": {},
     }
     parsed = [
         [{"kind": "s3", "entries": 10, "bad": 1, "duplicates": 2}],

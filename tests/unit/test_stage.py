@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from include.lyve_audit.stage import StageError, read_staged, write_staged
+from include.lyve_audit.stage import (
+    StageError,
+    default_quarantine_root,
+    quarantine_folder,
+    read_staged,
+    write_staged,
+)
 
 PLAIN = [f'm,t=a v="{index}" {index}' for index in range(100)]
 WITH_LF = 'm,t=a v="two\nlines and an \x1b escape" 7'
@@ -43,3 +50,10 @@ def test_a_damaged_staged_file_is_named(tmp_path: Path, keep: int) -> None:
     path.write_bytes(path.read_bytes()[:keep])
     with pytest.raises(StageError, match=r"o\.lpb: damaged staged file"):
         list(read_staged(path))
+
+
+def test_quarantine_lies_beside_the_stage_one_folder_per_interval(tmp_path: Path) -> None:
+    root = default_quarantine_root(tmp_path / "stage")
+    assert root == tmp_path / "quarantine"
+    start = datetime(2026, 1, 31, 22, 45, tzinfo=UTC)
+    assert quarantine_folder(root, start, 15) == tmp_path / "quarantine" / "2026-01-31T2245Z-15m"
