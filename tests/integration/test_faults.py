@@ -358,16 +358,21 @@ def s3_faults(deployment: Deployment, moto_url: str, monkeypatch: pytest.MonkeyP
 
 
 def test_s3_slowdown_is_retried_and_the_run_is_exact(deployment: Deployment, s3_faults: FaultyS3Proxy) -> None:
-    """The first 4 distinct S3 requests (the listing, then heads and gets) each get 503 SlowDown once: botocore
-    retries them (connection extra `config_kwargs.retries`), the DAG run succeeds, the counts are exact.
+    """The first 4 distinct S3 requests (the listing, then object reads) each get 503 SlowDown once: botocore
+    retries them (connection extra `config_kwargs.retries`), the DAG run succeeds, the counts are exact. Each of the
+    11 objects is read with exactly one GET that S3 answers (no HEAD before it).
     """
     s3_faults.faults.append(Fault("SlowDown", status=503, once_per_request=True, times=4))
     objects = upload_hour(deployment, seed=32, s3_entries=5)
     deployment.run(HOUR_END)
     assert_exact(deployment, objects)
     hit = s3_faults.injected("SlowDown")
-    assert len(hit) == 4 and {method for method, _, _ in hit} == {"GET", "HEAD"}
+    assert len(hit) == 4 and {method for method, _, _ in hit} == {"GET"}
     assert "list-type=2" in hit[0][1], "the listing of January-2026/ was the first request hit"
+    answered = [(method, path) for method, path, action in s3_faults.requests if not action]
+    reads = sorted(request for request in answered if "list-type=2" not in request[1])
+    assert len(objects) == 11
+    assert reads == sorted(("GET", f"/{deployment.log_bucket}/{generated.key}") for generated in objects)
 
 
 def test_s3_timeouts_are_retried_and_the_hour_is_exact(deployment: Deployment, s3_faults: FaultyS3Proxy) -> None:
