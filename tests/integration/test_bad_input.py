@@ -15,15 +15,16 @@ from typing import Any
 import orjson
 import pytest
 
-from include.lyve_audit.errors import TooManyBadLines
-from include.lyve_audit.pipeline import Settings
+from include.lyve_audit.stage import default_quarantine_root, quarantine_folder, safe_name
 from tests.support.deployment import Deployment
+from tests.support.pipeline_env import run_interval
 
 pytestmark = pytest.mark.integration
 
 HOUR_END = datetime(2026, 1, 31, 23, tzinfo=UTC)
 KEY = "January-2026/S3-media-assets-2026-01-31-22-19-59.gz"
-LENIENT = Settings(max_bad_ratio=1.0)
+HOUR_START = HOUR_END - timedelta(hours=1)
+LENIENT = {"lyve_max_bad_ratio": "1.0"}  # Airflow Variables for the DAG's run
 
 
 def entry(index: int, **api: Any) -> dict[str, Any]:
@@ -195,7 +196,7 @@ def test_bad_lines_are_quarantined_and_the_rest_loaded(
 ) -> None:
     """Exactly the good lines become points; each bad one is quarantined with its line number and reason."""
     deployment.put(KEY, lines)
-    summary = deployment.steps(HOUR_END, LENIENT)
+    summary = deployment.report(HOUR_END, LENIENT)
     assert loaded_ids(deployment) == loaded
     view = quarantine_view(deployment)
     assert [number for number, _ in view] == [number for number, _ in quarantined]
@@ -221,7 +222,7 @@ def test_values_of_other_types_and_nul_read_back_as_documented(deployment: Deplo
             line(5, bucket="nul\u0000inside"),
         ],
     )
-    deployment.steps(HOUR_END, LENIENT)
+    deployment.run(HOUR_END, LENIENT)
     rows = {row["auditEntry.requestID"]: row for row in deployment.rows("audit-01")}
     assert rows["R1"]["auditEntry.api.statusCode"] == rows["R2"]["auditEntry.api.statusCode"] == "200"
     assert rows["R3"]["auditEntry.api.timeToResponse"] == 1500
@@ -264,7 +265,7 @@ def test_damaged_objects_give_up_every_complete_line(
         complete = recoverable_lines(body)
         assert 0 < complete < 300
     deployment.put(KEY, body=body)
-    summary = deployment.steps(HOUR_END, LENIENT)
+    summary = deployment.report(HOUR_END, LENIENT)
     assert loaded_ids(deployment) == ids(*range(1, complete + 1))
     view = quarantine_view(deployment)
     if reason is None:
@@ -279,7 +280,7 @@ def test_damaged_objects_give_up_every_complete_line(
 def test_crlf_lines_load_without_the_carriage_return(deployment: Deployment) -> None:
     """CRLF files load every line; the message field holds the JSON without the trailing CR."""
     deployment.put(KEY, body=gzip.compress(b"".join(line(i) + b"\r\n" for i in range(1, 51))))
-    deployment.steps(HOUR_END, LENIENT)
+    deployment.run(HOUR_END, LENIENT)
     rows = deployment.rows("audit-01", '"auditEntry.requestID", "message"')
     assert len(rows) == 50
     assert all(row["message"] == line(int(row["auditEntry.requestID"][1:])).decode() for row in rows)
@@ -291,7 +292,7 @@ def test_a_10_mb_line_is_loaded_whole(deployment: Deployment) -> None:
     agent = "A" * (10 << 20)
     big = orjson.dumps(entry(2) | {"auditEntry": entry(2)["auditEntry"] | {"userAgent": agent}})
     deployment.put(KEY, [line(1), big, line(3)])
-    deployment.steps(HOUR_END, LENIENT)
+    deployment.run(HOUR_END, LENIENT)
     assert loaded_ids(deployment) == ids(1, 2, 3)
     rows = deployment.engine.rows(
         'SELECT "auditEntry.userAgent", "message" FROM "audit-01" WHERE "auditEntry.requestID" = \'R2\'',
@@ -315,7 +316,7 @@ def test_keys_that_are_not_audit_logs_are_skipped_and_counted(deployment: Deploy
     for key in not_logs:
         deployment.put(key, body=b"not read")
     deployment.put(KEY, [line(1), line(2)])
-    summary = deployment.steps(HOUR_END, LENIENT)
+    summary = deployment.report(HOUR_END, LENIENT)
     assert summary["keys_not_audit_logs"] == len(not_logs)
     assert summary["by_kind"]["s3"]["objects_selected"] == 1
     assert loaded_ids(deployment) == ids(1, 2)
@@ -333,19 +334,25 @@ def test_the_same_object_in_two_month_folders_gives_one_copy_of_its_points(deplo
     ]
     for folder in ("January-2026/", "February-2026/"):
         deployment.put(folder + name, lines)
-    summary = deployment.steps(HOUR_END + timedelta(hours=1), LENIENT)
+    summary = deployment.report(HOUR_END + timedelta(hours=1), LENIENT)
     assert summary["by_kind"]["s3"]["objects_selected"] == 2
     assert loaded_ids(deployment) == ids(*range(1, 21))
     assert deployment.ledger_keys() == ["February-2026/" + name, "January-2026/" + name]
 
 
-def test_too_many_bad_lines_name_the_object_and_its_quarantine_file(deployment: Deployment) -> None:
-    """2 bad of 10 lines is above the default 1 %: TooManyBadLines names object, counts and quarantine file."""
+def test_too_many_bad_lines_name_the_object_and_its_quarantine_file(
+    deployment: Deployment, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """2 bad of 10 lines is above the default 1 %: parse_objects fails at once (TooManyBadLines), naming object,
+    counts and quarantine file (the interval's folder beside the stage)."""
     deployment.put(KEY, [line(i) for i in range(1, 9)] + [b"{bad", b"[]"])
-    with pytest.raises(TooManyBadLines) as raised:
-        deployment.steps(HOUR_END)
-    message = str(raised.value)
-    assert f"{KEY}: 2 bad of 10 lines (see " in message and message.endswith(".jsonl)")
+    run = run_interval(HOUR_END)
+    text = "".join(capfd.readouterr())
+    assert run.state == "failed"
+    parse = next(ti for ti in run.get_task_instances() if ti.task_id == "parse_objects")
+    assert (parse.state, parse.try_number) == ("failed", 1)
+    quarantine = quarantine_folder(default_quarantine_root(deployment.stage), HOUR_START, 60)
+    assert f"{KEY}: 2 bad of 10 lines (see file://{quarantine / safe_name(KEY)}.jsonl)" in text
     assert [record["line"] for record in deployment.quarantined()] == [9, 10]
 
 
@@ -357,9 +364,9 @@ def test_colliding_entries_of_two_objects_are_one_point_the_last_loaded_wins(dep
     earlier, later = KEY, KEY.replace("22-19-59", "22-39-59")
     deployment.put(earlier, [first])
     deployment.put(later, [second])
-    deployment.steps(HOUR_END)
+    deployment.run(HOUR_END)
     assert loaded_ids(deployment) in (["R1"], ["R1-other"])
     assert deployment.ledger_keys() == [earlier, later]
     deployment.put(later, [first, second])  # the same two entries in one object: both kept
-    deployment.steps(HOUR_END)
+    deployment.run(HOUR_END)
     assert loaded_ids(deployment) == ["R1", "R1-other"]

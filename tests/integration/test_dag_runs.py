@@ -14,7 +14,7 @@ from include.lyve_audit.demo import generate
 from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
 from tests.conftest import INFLUX_TOKEN, S3_SECRET_KEY
 from tests.support.deployment import Deployment, entries_by_kind
-from tests.support.pipeline_env import run_interval, unique_name, upload
+from tests.support.pipeline_env import report_of, run_interval, unique_name, upload
 from tests.support.s3_reference import read_entry
 
 pytestmark = pytest.mark.integration
@@ -150,11 +150,7 @@ def test_bad_lines_are_quarantined_and_the_rest_loaded(deployment: Deployment) -
     deployment.s3.put_object(Bucket=deployment.log_bucket, Key=target.key, Body=body)
     deployment.run(FIRST_HOUR + timedelta(hours=1))
     assert deployment.counts() == entries_by_kind(objects)
-    quarantined = [
-        orjson.loads(line)
-        for path in deployment.stage.parent.rglob("*.jsonl")
-        for line in path.read_bytes().splitlines()
-    ]
+    quarantined = deployment.quarantined()
     assert len(quarantined) == 1
     assert quarantined[0]["object_key"] == target.key
     assert quarantined[0]["line"] == 201
@@ -210,9 +206,6 @@ def test_quarter_hours_across_an_hour_and_a_month_boundary_do_each_object_once(
 ) -> None:
     """15-minute intervals 23:15 → 00:30 across 31 January / 1 February: own objects by key time, one object arriving
     after its interval was planned is loaded once by the next run, and the points written equal the entries."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     monkeypatch.setenv("LYVE_AUDIT_INTERVAL_MINUTES", "15")
     first = datetime(2026, 1, 31, 23, 15, tzinfo=UTC)
     ends = [first + timedelta(minutes=15 * (index + 1)) for index in range(5)]
@@ -232,16 +225,7 @@ def test_quarter_hours_across_an_hour_and_a_month_boundary_do_each_object_once(
     assert deployment.counts() == entries_by_kind(generated)
     assert deployment.ledger_keys() == sorted(item.key for item in generated)
 
-    with create_session() as session:
-        reports = {
-            row.run_id: XComModel.deserialize_value(row)
-            for row in session.query(XComModel).filter(
-                XComModel.task_id == "report",
-                XComModel.key == "return_value",
-                XComModel.run_id.in_([run.run_id for run in runs]),
-            )
-        }
-    summaries = [reports[run.run_id] for run in runs]
+    summaries = [report_of(run) for run in runs]
     written = sum(row["points_written"] for summary in summaries for row in summary["by_kind"].values())
     assert written == sum(entries_by_kind(generated).values())  # amplification 1.00
     assert [summary["objects_late"] for summary in summaries] == [0, 0, 1, 0, 0]

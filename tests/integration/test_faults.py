@@ -26,23 +26,25 @@ from urllib3.util.retry import Retry
 
 from include.lyve_audit import influx
 from include.lyve_audit.demo import GeneratedObject, generate
-from include.lyve_audit.errors import DestinationError, SourceError
+from include.lyve_audit.errors import DestinationError
 from include.lyve_audit.influx import GzippedBatch, InfluxTarget
 from include.lyve_audit.pipeline import InfluxPlanLedger, Settings, load_staged, parse_objects, plan_interval
+from include.lyve_audit.stage import default_quarantine_root, quarantine_folder
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.support.dag_process import result_of
 from tests.support.deployment import Deployment, entries_by_kind
 from tests.support.influx_engine import ProxyHandler, free_port
 from tests.support.influx_stub import StubInflux2
-from tests.support.pipeline_env import run_interval, unique_name
+from tests.support.pipeline_env import report_of, run_interval, run_manual, unique_name
 from tests.support.restartable_influx import RestartableInflux
 from tests.support.s3_faults import Fault, FaultyS3Proxy
-from tests.support.worker import result_of
 
 pytestmark = pytest.mark.integration
 
 HOUR_START = datetime(2026, 1, 31, 22, tzinfo=UTC)
 HOUR_END = HOUR_START + timedelta(hours=1)
 SMALL_BATCHES = Settings(batch_bytes=16 << 10)  # many staged batches, one write request each: faults land mid-object
+SMALL_BATCH_VARIABLES = {"lyve_batch_bytes": str(SMALL_BATCHES.batch_bytes)}  # the same, for the DAG's runs
 
 
 def upload_hour(deployment: Deployment, seed: int, s3_entries: int = 40) -> list[GeneratedObject]:
@@ -66,7 +68,7 @@ def parse_hour(deployment: Deployment, run_key: str = "manual__faults") -> list[
     ledger = InfluxPlanLedger(deployment.target)
     plan = plan_interval(glue.s3_lister(bucket), HOUR_START, HOUR_END, Settings(), ledger, run_key)
     objects = [described for group in plan["groups"] for described in group]
-    quarantine = deployment.stage.parent / "quarantine" / "2026-01-31T22"
+    quarantine = quarantine_folder(default_quarantine_root(deployment.stage), HOUR_START, 60)
     return parse_objects(objects, glue.s3_opener(bucket), deployment.stage, quarantine, run_key, SMALL_BATCHES)
 
 
@@ -380,7 +382,7 @@ def test_s3_timeouts_are_retried_and_the_hour_is_exact(deployment: Deployment, s
     s3_faults.faults.append(Fault("hang", method="GET", path_contains="list-type=2", times=1, delay=2.5))
     s3_faults.faults.append(Fault("hang", method="GET", path_contains="/S3-", times=1, delay=2.5))
     objects = upload_hour(deployment, seed=33, s3_entries=5)
-    summary = deployment.steps(HOUR_END)
+    summary = deployment.report(HOUR_END)
     assert_exact(deployment, objects)
     assert len(s3_faults.injected("hang")) == 2
     assert sum(row["points_written"] for row in summary["by_kind"].values()) == sum(entries_by_kind(objects).values())
@@ -403,35 +405,31 @@ def test_s3_access_denied_fails_the_run_at_once_with_a_clear_error(
     assert S3_SECRET_KEY not in text and INFLUX_TOKEN not in text
 
 
-def test_s3_access_denied_on_an_object_names_the_object(deployment: Deployment, s3_faults: FaultyS3Proxy) -> None:
-    """403 on reading one object (listing allowed): SourceError naming the object, which the DAG fails at once."""
+def test_s3_access_denied_on_an_object_names_the_object(
+    deployment: Deployment, s3_faults: FaultyS3Proxy, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """403 on reading one object (listing allowed): a SourceError naming the object fails parse_objects at once."""
     objects = upload_hour(deployment, seed=35, s3_entries=2)
     denied = objects[0].key
     s3_faults.faults.append(Fault("AccessDenied", status=403, path_contains=denied))
-    with pytest.raises(SourceError) as raised:
-        deployment.steps(HOUR_END)
-    assert f"S3 refused reading s3://{deployment.log_bucket}/{denied} (" in str(raised.value)
-    assert S3_SECRET_KEY not in str(raised.value)
+    run = run_interval(HOUR_END)
+    output = capfd.readouterr()
+    assert run.state == "failed"
+    parse = next(ti for ti in run.get_task_instances() if ti.task_id == "parse_objects")
+    assert (parse.state, parse.try_number) == ("failed", 1)
+    text = output.out + output.err
+    assert f"S3 refused reading s3://{deployment.log_bucket}/{denied} (" in text
+    assert S3_SECRET_KEY not in text
 
 
 def test_object_gone_before_it_is_read_is_counted_and_the_run_succeeds(
     deployment: Deployment, s3_faults: FaultyS3Proxy
 ) -> None:
     """Listed, then 404 NoSuchKey when read: the run succeeds, the report counts 1 missing object, the rest is exact."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     objects = upload_hour(deployment, seed=36, s3_entries=5)
     gone = next(generated for generated in objects if "/IAM-" in generated.key)
     s3_faults.faults.append(Fault("NoSuchKey", status=404, path_contains=gone.key))
-    run = deployment.run(HOUR_END)
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter(XComModel.run_id == run.run_id, XComModel.task_id == "report", XComModel.key == "return_value")
-            .one()
-        )
-        report = XComModel.deserialize_value(row)
+    report = deployment.report(HOUR_END)
     assert report["objects_missing"] == 1 and report["missing_keys"] == [gone.key]
     assert report["by_kind"]["iam"]["objects_selected"] == 1 and report["by_kind"]["iam"]["objects_loaded"] == 0
     remaining = [generated for generated in objects if generated is not gone]
@@ -439,113 +437,112 @@ def test_object_gone_before_it_is_read_is_counted_and_the_run_succeeds(
 
 
 def test_s3_connection_dropped_mid_object_fails_the_attempt_and_the_retry_is_exact(
-    deployment: Deployment, s3_faults: FaultyS3Proxy
+    deployment: Deployment, s3_faults: FaultyS3Proxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The body of one object is cut off mid-way by the network: that is not a damaged object, so nothing is
-    quarantined and the parse attempt fails (Airflow retries it); the retry reads the whole object: counts exact.
+    quarantined and the parse attempt ends up_for_retry (not failed at once); the retry reads the whole object:
+    no bad line, counts exact.
     """
     objects = upload_hour(deployment, seed=37, s3_entries=300)
     cut = objects[0].key
     s3_faults.faults.append(Fault("cut", method="GET", path_contains=cut, times=1))
-    with pytest.raises(Exception) as raised:
-        parse_hour(deployment)
-    assert not isinstance(raised.value, SourceError | DestinationError)
+    monkeypatch.setenv("LYVE_AUDIT_RETRY_DELAY_SECONDS", "1")
+    run = deployment.run(HOUR_END)
+    parse = next(ti for ti in run.get_task_instances() if ti.task_id == "parse_objects")
+    assert (parse.state, parse.try_number) == ("success", 2)
+    assert task_history(run.run_id, "parse_objects") == [(1, "failed")]
+    assert len(s3_faults.injected("cut")) == 1
     assert deployment.quarantined() == []
-    refs = parse_hour(deployment)
-    assert [ref["bad"] for ref in refs] == [0] * len(objects)
-    load_staged(refs, deployment.target, Path)
+    report = report_of(run)
+    assert [row["entries_bad"] for row in report["by_kind"].values()] == [0, 0, 0]
+    assert sum(row["objects_selected"] for row in report["by_kind"].values()) == len(objects)
     assert_exact(deployment, objects)
 
 
 # --- 4. A worker SIGKILLed in the middle of parse or load ------------------------------------------------------------
 
 
-def run_worker(spec: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.support.worker", json.dumps(spec)],
+def dag_process(spec: dict[str, Any], variables: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The DAG's run in a process of its own (tests/support/dag_process.py), which the spec may SIGKILL mid-task."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.update({f"AIRFLOW_VAR_{name.upper()}": value for name, value in (variables or {}).items()})
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.dag_process", json.dumps(spec)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        timeout=120,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
-def test_worker_killed_mid_load_then_the_retry_is_exact(deployment: Deployment) -> None:
-    """SIGKILL after 4 write requests (points of the first object partly written, no ledger point, staged files kept):
-    the task's retry writes everything once more; the counts are exact and each object is once in the ledger.
+def killed(spec: dict[str, Any], variables: dict[str, str] | None = None) -> None:
+    process = dag_process(spec, variables)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == -9, err.decode()[-2000:]
+
+
+def test_worker_killed_mid_load_then_a_rerun_is_exact(deployment: Deployment) -> None:
+    """SIGKILL after 4 write requests (the plan record, the IAM object's batch and ledger point, then inside the first
+    S3 object: its points partly written, no ledger point, its staged files kept); the hour's run again writes
+    everything once more; the counts are exact and each object is once in the ledger.
+
+    dag.test() replaces the killed run by one with a run id of its own, so the killed run's staged files stay (never
+    loaded). A task's retry within the same run, after a SIGKILL, needs the scheduler: test_scheduler_e2e.
     """
     objects = upload_hour(deployment, seed=41, s3_entries=120)
-    refs = sorted(parse_hour(deployment), key=lambda ref: -ref["size"])  # a large object first: killed inside it
-    killed = run_worker(
-        {"step": "load", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "refs": refs, "kill_after": 4}
-    )
-    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    iam = next(generated.key for generated in objects if "/IAM-" in generated.key)  # loaded first: keys in order
+    killed({"interval_end": HOUR_END.isoformat(), "kill": "load", "kill_after": 4}, SMALL_BATCH_VARIABLES)
     written = sum(deployment.counts().values())
     assert 0 < written < sum(entries_by_kind(objects).values())
-    assert deployment.ledger_keys() == []
-    assert len(deployment.staged_left()) == len(objects)
-    load_staged(refs, deployment.target, Path)
+    assert deployment.ledger_keys() == [iam]
+    leftovers = deployment.staged_left()
+    assert len(leftovers) == len(objects) - 1
+    deployment.run(HOUR_END, SMALL_BATCH_VARIABLES)
     assert_exact(deployment, objects)
-    assert deployment.staged_left() == []
+    assert deployment.staged_left() == leftovers
 
 
-@pytest.mark.parametrize(
-    "rerun_key",
-    [
-        pytest.param("manual__faults", id="task-retry-same-run"),
-        pytest.param("backfill__faults", id="another-run-of-the-hour"),
-    ],
-)
-def test_worker_killed_mid_parse_then_the_rerun_is_exact(deployment: Deployment, rerun_key: str) -> None:
-    """SIGKILL after 500 staged lines leaves an incomplete staged file; a rerun (same run: overwritten; another run:
-    its own folder, the leftover is never loaded) parses and loads exactly once.
+@pytest.mark.parametrize("rerun", ["the-hours-run-again", "a-manual-run-of-the-hour"])
+def test_worker_killed_mid_parse_then_the_rerun_is_exact(deployment: Deployment, rerun: str) -> None:
+    """SIGKILL after 500 staged lines leaves an incomplete staged file; a rerun (the hour's run again, or a manual run
+    of the hour: each a run id and staging folder of its own, the leftover is never loaded) parses and loads exactly
+    once.
     """
-    from include import lyve_audit_airflow as glue
-
     objects = upload_hour(deployment, seed=42, s3_entries=120)
-    ledger = InfluxPlanLedger(deployment.target)
-    plan = plan_interval(glue.s3_lister(deployment.log_bucket), HOUR_START, HOUR_END, Settings(), ledger, "manual__a")
-    described = [item for group in plan["groups"] for item in group]
-    killed = run_worker(
-        {"step": "parse", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "objects": described}
-        | {"run_key": "manual__faults", "kill_after": 500}
-    )
-    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    killed({"interval_end": HOUR_END.isoformat(), "kill": "parse", "kill_after": 500})
     leftovers = deployment.staged_left()
     assert 1 <= len(leftovers) < len(objects)
-    refs = parse_hour(deployment, run_key=rerun_key)
-    load_staged(refs, deployment.target, Path)
+    if rerun == "the-hours-run-again":
+        deployment.run(HOUR_END)
+    else:
+        assert run_manual(HOUR_START).state == "success"
     assert_exact(deployment, objects)
-    expected_left = [] if rerun_key == "manual__faults" else leftovers
-    assert deployment.staged_left() == expected_left
+    assert deployment.staged_left() == leftovers
 
 
-# --- 5. Two runs of the same hour at the same time (a backfill over a scheduled run) ----------------------------------
+# --- 5. Two runs of the same hour at the same time (a manual run over the scheduled one) ---------------------------
 
 
 def test_two_runs_of_the_same_hour_at_once_are_exact(deployment: Deployment) -> None:
-    """Two worker processes run plan → parse → load of the same hour at the same moment with different run ids:
-    both succeed, each reports every entry written, and the points and the ledger are exactly one copy.
+    """Two processes run the DAG for the same hour at the same moment (the hour's run, and a manual run of the hour
+    with a run id of its own): both succeed, each reports every entry written, and the points and the ledger are
+    exactly one copy.
     """
     objects = upload_hour(deployment, seed=51, s3_entries=120)
     start_at = time.time() + 4
-    common = {"step": "all", "end": HOUR_END.isoformat(), "stage": str(deployment.stage), "start_at": start_at}
-    common["batch_bytes"] = SMALL_BATCHES.batch_bytes  # many requests each, so the two loads interleave
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.support.worker", json.dumps(common | {"run_key": run_key})],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for run_key in ("scheduled__2026-01-31T22:00:00+00:00", "backfill__2026-01-31T22:00:00+00:00")
+    specs = [
+        {"interval_end": HOUR_END.isoformat()},
+        {"interval_start": HOUR_START.isoformat(), "logical_date": (HOUR_END + timedelta(minutes=30)).isoformat()},
     ]
-    outputs = [process.communicate(timeout=120) for process in processes]
+    # many write requests each, so the two loads interleave
+    processes = [dag_process(spec | {"start_at": start_at}, SMALL_BATCH_VARIABLES) for spec in specs]
+    outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err.decode()[-2000:] for _, err in outputs]
+    results = [result_of(out) for out, _ in outputs]
+    assert [result["state"] for result in results] == ["success", "success"]
+    assert len({result["run_id"] for result in results}) == 2
     total = sum(entries_by_kind(objects).values())
-    for out, _ in outputs:
-        summary = result_of(out)
-        assert sum(row["points_written"] for row in summary["by_kind"].values()) == total
+    for result in results:
+        assert sum(row["points_written"] for row in result["report"]["by_kind"].values()) == total
     assert_exact(deployment, objects)
     assert deployment.staged_left() == []

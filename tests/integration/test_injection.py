@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import InfluxTarget, open_client, write_lines
 from include.lyve_audit.keys import S3
-from include.lyve_audit.pipeline import Settings
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN
 from tests.support.deployment import Deployment
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy
@@ -134,7 +133,7 @@ def test_hostile_values_from_the_log_stay_in_their_own_point(deployment: Deploym
     entries = {name: [build(index, value) for index, value in enumerate(HOSTILE)] for name, build in builders.items()}
     for name, key in KEYS.items():
         deployment.put(key, [orjson.dumps(entry) for entry in entries[name]])
-    summary = deployment.steps(HOUR_END, Settings(batch_bytes=1))  # one point per request: any split would show
+    summary = deployment.report(HOUR_END, {"lyve_batch_bytes": "1"})  # one point per request: any split would show
     assert {kind: row["points_written"] for kind, row in summary["by_kind"].items()} == dict.fromkeys(
         ("s3", "iam", "console"), len(HOSTILE)
     )
@@ -145,6 +144,7 @@ def test_hostile_values_from_the_log_stay_in_their_own_point(deployment: Deploym
         "iam-01",
         "lyve-pipeline",
         "lyve-pipeline-plan",
+        "lyve-pipeline-run",
     ]
     for name in builders:
         rows = sorted(deployment.rows(name), key=lambda row: row["time"])

@@ -1,60 +1,30 @@
-"""One isolated deployment for end-to-end tests (its own log bucket, InfluxDB database, staging folder), and the
-run's steps called directly (plan → parse → load → report, as the DAG wires them) for tests that need to interrupt,
-repeat or race a step, which `dag.test()` cannot.
+"""One isolated deployment for end-to-end tests: its own log bucket, InfluxDB database and staging folder, and what
+its runs left there (points, ledger, quarantine, staged files). Runs are the DAG's own (`dag.test()`).
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from include.lyve_audit.demo import GeneratedObject
 from include.lyve_audit.influx import InfluxTarget
 from include.lyve_audit.keys import CONSOLE, IAM, S3, parse_log_key
-from include.lyve_audit.pipeline import (
-    InfluxPlanLedger,
-    Settings,
-    load_staged,
-    parse_objects,
-    plan_interval,
-    summarize,
-)
 from include.lyve_audit.schema import MEASUREMENTS
+from include.lyve_audit.stage import default_quarantine_root
 from tests.support.influx_engine import InfluxEngine
-from tests.support.pipeline_env import run_interval
+from tests.support.pipeline_env import airflow_variables, report_of, run_interval
 
-HOUR = timedelta(hours=1)
+if TYPE_CHECKING:
+    from airflow.models import DagRun
 
-
-def run_steps(
-    end: datetime,
-    target: InfluxTarget,
-    stage: Path,
-    run_key: str,
-    settings: Settings | None = None,
-) -> dict[str, Any]:
-    """Run the hour ending at `end` step by step through the Airflow glue (S3Hook, connections from the environment).
-
-    Stage and quarantine folders are laid out as the DAG lays them out (quarantine is the stage's sibling).
-    """
-    from include import lyve_audit_airflow as glue
-
-    settings = settings or Settings()
-    start = end - HOUR
-    bucket = glue.log_bucket()
-    plan = plan_interval(glue.s3_lister(bucket), start, end, settings, InfluxPlanLedger(target), run_key)
-    quarantine = stage.parent / "quarantine" / start.strftime("%Y-%m-%dT%H%M")
-    parsed = [
-        parse_objects(group, glue.s3_opener(bucket), stage, quarantine, run_key, settings) for group in plan["groups"]
-    ]
-    loaded = [load_staged(refs, target, Path) for refs in parsed]
-    return summarize(plan["counts"], parsed, loaded)
+    from include.lyve_audit.contracts import RunSummary
 
 
 @dataclass
@@ -77,13 +47,16 @@ class Deployment:
     def rows(self, measurement: str, fields: str = "*") -> list[dict[str, Any]]:
         return self.engine.rows(f'SELECT {fields} FROM "{measurement}"', self.database)
 
-    def run(self, interval_end: datetime) -> Any:
-        run = run_interval(interval_end)
+    def run(self, interval_end: datetime, variables: Mapping[str, str] | None = None) -> DagRun:
+        """The DAG's run of the hour ending at `interval_end` (with these Airflow Variables set), which must succeed."""
+        with airflow_variables(variables):
+            run = run_interval(interval_end)
         assert run.state == "success", f"run for the hour ending {interval_end} ended {run.state}"
         return run
 
-    def steps(self, end: datetime, settings: Settings | None = None, run_key: str = "manual__steps") -> dict[str, Any]:
-        return run_steps(end, self.target, self.stage, run_key, settings)
+    def report(self, interval_end: datetime, variables: Mapping[str, str] | None = None) -> RunSummary:
+        """`run`, returning what its report task returned."""
+        return report_of(self.run(interval_end, variables))
 
     def put(self, key: str, lines: Iterable[bytes] | None = None, body: bytes | None = None) -> None:
         """Upload an object: gzip'd LF-joined lines, or a raw body."""
@@ -95,7 +68,7 @@ class Deployment:
         """Every quarantine record, in (object, line) order."""
         records = [
             orjson.loads(line)
-            for path in (self.stage.parent / "quarantine").rglob("*.jsonl")
+            for path in default_quarantine_root(self.stage).rglob("*.jsonl")
             for line in path.read_bytes().splitlines()
         ]
         return sorted(records, key=lambda record: (record["object_key"], record["line"]))
