@@ -174,3 +174,73 @@ def test_catch_up_with_four_active_runs_does_each_object_once(
             f"{total} entries, {written} points written (amplification {written / total:.2f}), "
             f"{instances} task instances, {seconds:.0f} s ({os.cpu_count()} CPUs)"
         )
+
+
+def test_tasks_killed_mid_parse_and_mid_load_are_retried_in_the_same_run(
+    cluster: AirflowCluster, influx: tuple[InfluxEngine, V2WriteProxy], moto_url: str, tmp_path: Path
+) -> None:
+    """A worker SIGKILLed inside a task, under the real scheduler (LocalExecutor): parse_objects dies after 500 staged
+    lines (an incomplete staged file) and load_points after 4 write requests (the IAM object loaded, the first S3
+    object's points partly written). Each try ends up_for_retry, and the retry of the same run (same run id, so the
+    same staging folder) overwrites the incomplete file and writes everything once more: the run succeeds on try 2
+    of both tasks, the points and the ledger are exactly one copy, the report counts every entry written once and no
+    staged file is left.
+    """
+    engine, proxy = influx
+    s3 = s3_client(moto_url, S3_ACCESS_KEY, S3_SECRET_KEY)
+    log_bucket, database = unique_name("audit-logs"), unique_name("lyve")
+    s3.create_bucket(Bucket=log_bucket)
+    engine.create_database(database)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)  # one scheduled run
+    objects = upload(s3, log_bucket, generate(hour, 1, seed=42, s3_entries=120))
+    stage = tmp_path / "stage"
+    markers = {task: tmp_path / f"{task}.killed" for task in ("parse", "load")}
+    env: dict[str, str] = {
+        "LYVE_AUDIT_START_DATE": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "LYVE_AUDIT_RETRY_DELAY_SECONDS": "1",
+        "PYTHONPATH": f"{ROOT / 'tests' / 'support' / 'kill_site'}{os.pathsep}{ROOT}",
+        "LYVE_TEST_KILL_POINTS": json.dumps(
+            {
+                "parse": {"after": 500, "marker": str(markers["parse"])},
+                "load": {"after": 4, "marker": str(markers["load"])},
+            }
+        ),
+    }
+    configure_suite_airflow(
+        env,
+        moto_url=moto_url,
+        proxy_url=proxy.url,
+        log_bucket=log_bucket,
+        influx_bucket=database,
+        stage=stage,
+        extra_variables={"lyve_batch_bytes": str(16 << 10)},  # many write requests: the kill lands mid-object
+    )
+    cluster.env.update(env)
+
+    with cluster.diagnosed():
+        cluster.start_control_plane()
+        wait_for_http(f"http://127.0.0.1:{cluster.api_port}/api/v2/monitor/health", timeout=120)
+        cluster.wait_for_dag(DAG_ID)
+        cluster.cli("dags", "unpause", DAG_ID)
+        deadline = time.monotonic() + RUNS_TIMEOUT_S
+        while time.monotonic() < deadline:  # not wait_for_runs: the retries are the point here
+            runs = cluster.query("SELECT run_id, state FROM dag_run WHERE dag_id = %s", [DAG_ID])
+            if runs and all(state in ("success", "failed") for _, state in runs):
+                break
+            cluster.check_alive()
+            time.sleep(1)
+        [(run_id, state)] = runs
+        assert state == "success"
+        tries = cluster.query(
+            "SELECT task_id, try_number, state FROM task_instance WHERE dag_id = %s AND run_id = %s "
+            "AND task_id IN ('parse_objects', 'load_points') ORDER BY task_id",
+            [DAG_ID, run_id],
+        )
+        assert tries == [("load_points", 2, "success"), ("parse_objects", 2, "success")]
+        assert markers["parse"].exists() and markers["load"].exists()
+        expected = entries_by_kind(objects)
+        assert {kind: engine.count(measurement, database) for kind, measurement in MEASUREMENTS.items()} == expected
+        ledger = sorted(row["object"] for row in engine.rows('SELECT "object" FROM "lyve-pipeline"', database))
+        assert ledger == sorted(item.key for item in objects)
+        assert points_written(cluster.reports(DAG_ID)[run_id]) == sum(expected.values())
+        assert not list(stage.rglob("*.lpb")), "the retry overwrote the incomplete staged file; the report removed all"

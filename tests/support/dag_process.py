@@ -5,16 +5,13 @@ them). SPEC: `interval_end` (ISO: the scheduler's run of that hour) or `interval
 `logical_date` of its own: see `pipeline_env.run_manual`); `kill` (`parse`: after `kill_after` lines staged, leaving a
 staged file incomplete; `load`: after `kill_after` write requests, points partly written); `start_at` (epoch seconds
 to wait for, so that two processes race). The tasks, their order and what they pass each other are the DAG's own;
-only the kill point is added. Prints the run's state and its report (when it has one) as JSON.
+only the kill point (`kill_points`) is added. Prints the run's state and its report (when it has one) as JSON.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -29,53 +26,12 @@ def result_of(stdout: bytes) -> Any:
     return orjson.loads(line.removeprefix(RESULT_MARK))
 
 
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _kill_after_batches(limit: int) -> None:
-    """Written batches are real points in InfluxDB: die right after the `limit`-th write request, mid-object."""
-    from include.lyve_audit import influx
-
-    original = influx.write_batch
-    done = [0]
-
-    def write_batch(client: Any, target: Any, batch: Any) -> None:
-        original(client, target, batch)
-        done[0] += 1
-        if done[0] >= limit:
-            _die()
-
-    influx.write_batch = write_batch  # type: ignore[assignment]
-
-
-def _kill_after_lines(limit: int) -> None:
-    """Die while a staged file is being written, leaving it incomplete."""
-    from include.lyve_audit import pipeline
-
-    original = pipeline.write_staged
-    done = [0]
-
-    def counting(lines: Iterable[str]) -> Iterator[str]:
-        for line in lines:
-            yield line
-            done[0] += 1
-            if done[0] >= limit:
-                _die()
-
-    def write_staged(path: Any, lines: Iterable[str], batch_bytes: int) -> int:
-        return original(path, counting(lines), batch_bytes)
-
-    pipeline.write_staged = write_staged  # type: ignore[assignment]
-
-
 def main(spec: dict[str, Any]) -> dict[str, Any]:
+    from tests.support.kill_points import install
     from tests.support.pipeline_env import report_of, run_interval, run_manual
 
-    if spec.get("kill") == "parse":
-        _kill_after_lines(int(spec["kill_after"]))
-    elif spec.get("kill") == "load":
-        _kill_after_batches(int(spec["kill_after"]))
+    if "kill" in spec:
+        install({spec["kill"]: {"after": spec["kill_after"]}})
     if "start_at" in spec:
         time.sleep(max(0.0, float(spec["start_at"]) - time.time()))
     if "interval_end" in spec:
