@@ -18,24 +18,24 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 from urllib3.util.retry import Retry
 
 from include.lyve_audit import influx
+from include.lyve_audit.contracts import ParsedObject
 from include.lyve_audit.demo import GeneratedObject, generate
 from include.lyve_audit.errors import DestinationError
 from include.lyve_audit.influx import GzippedBatch, InfluxTarget
-from include.lyve_audit.pipeline import InfluxPlanLedger, Settings, load_staged, parse_objects, plan_interval
-from include.lyve_audit.stage import default_quarantine_root, quarantine_folder
+from include.lyve_audit.pipeline import Settings, load_staged
 from tests.conftest import INFLUX_ORG, INFLUX_TOKEN, ROOT, S3_ACCESS_KEY, S3_SECRET_KEY
 from tests.support.dag_process import result_of
 from tests.support.deployment import Deployment, entries_by_kind
 from tests.support.influx_engine import ProxyHandler, free_port
 from tests.support.influx_stub import StubInflux2
-from tests.support.pipeline_env import report_of, run_interval, run_manual, unique_name
+from tests.support.pipeline_env import airflow_variables, report_of, run_interval, run_manual, task_results, unique_name
 from tests.support.restartable_influx import RestartableInflux
 from tests.support.s3_faults import Fault, FaultyS3Proxy
 
@@ -60,16 +60,12 @@ def assert_exact(deployment: Deployment, objects: list[GeneratedObject]) -> None
     assert deployment.ledger_keys() == sorted(generated.key for generated in objects)
 
 
-def parse_hour(deployment: Deployment, run_key: str = "manual__faults") -> list[dict[str, Any]]:
-    """Plan and parse the hour as one group (one mapped task), through the Airflow glue."""
-    from include import lyve_audit_airflow as glue
-
-    bucket = glue.log_bucket()
-    ledger = InfluxPlanLedger(deployment.target)
-    plan = plan_interval(glue.s3_lister(bucket), HOUR_START, HOUR_END, Settings(), ledger, run_key)
-    objects = [described for group in plan["groups"] for described in group]
-    quarantine = quarantine_folder(default_quarantine_root(deployment.stage), HOUR_START, 60)
-    return parse_objects(objects, glue.s3_opener(bucket), deployment.stage, quarantine, run_key, SMALL_BATCHES)
+def parse_hour() -> list[ParsedObject]:
+    """The hour planned and parsed by the DAG's own tasks (load, report and record marked done without running, so
+    that the staged files wait for the test's loads); returns what parse_objects passed on."""
+    with airflow_variables(SMALL_BATCH_VARIABLES):
+        run = run_interval(HOUR_END, mark_success="load_points|report|record_run")
+    return [ref for group in task_results(run, "parse_objects") for ref in group]
 
 
 # --- 1. InfluxDB unreachable when the load starts, or killed in the middle of it -------------------------------------
@@ -109,7 +105,7 @@ def test_influx_outage_during_load(
     next try completes. Either way: exact counts, each object once in the ledger, no staged file left.
     """
     objects = upload_hour(deployment, seed=31, s3_entries=120)
-    refs = parse_hour(deployment)
+    refs = parse_hour()
     database = unique_name("outage")
     own_influx.engine.create_database(database)
     target = InfluxTarget(url=own_influx.url, org=INFLUX_ORG, bucket=database, token=INFLUX_TOKEN)
@@ -141,7 +137,7 @@ def test_influx_outage_during_load(
     while True:
         tries += 1
         try:
-            load_staged(refs, target, Path)
+            load_staged(refs, target, ObjectStoragePath)
             break
         except DestinationError:
             raise

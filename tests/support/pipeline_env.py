@@ -92,14 +92,14 @@ def _dag() -> Any:
     return bag.dags["lyve_audit_logs"]
 
 
-def run_interval(interval_end: datetime) -> DagRun:
+def run_interval(interval_end: datetime, mark_success: str | None = None) -> DagRun:
     """Run the DAG for the hour ending at `interval_end` with `dag.test()`, as the scheduler's run of that hour (its
     data interval; late objects of the look-back taken); returns the finished DagRun.
 
     dag.test() replaces an earlier run of the same logical date by a new one with the same run id (so the same
     staging folder): running an hour again is what a cleared and rerun run does.
     """
-    run: DagRun = _dag().test(logical_date=interval_end)
+    run: DagRun = _dag().test(logical_date=interval_end, mark_success_pattern=mark_success)
     return run
 
 
@@ -114,18 +114,23 @@ def run_manual(interval_start: datetime, logical_date: datetime | None = None) -
     return run
 
 
-def report_of(run: DagRun) -> RunSummary:
-    """What the run's report task returned (its counts per kind)."""
+def task_results(run: DagRun, task_id: str) -> list[Any]:
+    """What a task of the run returned, one value per map index (a task that is not mapped: one value)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = (
+        rows = (
             session.query(XComModel)
-            .filter(XComModel.run_id == run.run_id, XComModel.task_id == "report", XComModel.key == "return_value")
-            .one()
+            .filter(XComModel.run_id == run.run_id, XComModel.task_id == task_id, XComModel.key == "return_value")
+            .order_by(XComModel.map_index)
         )
-        summary: RunSummary = XComModel.deserialize_value(row)
+        return [XComModel.deserialize_value(row) for row in rows]
+
+
+def report_of(run: DagRun) -> RunSummary:
+    """What the run's report task returned (its counts per kind)."""
+    [summary] = task_results(run, "report")
     return summary
 
 
