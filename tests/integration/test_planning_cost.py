@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -99,7 +98,7 @@ def test_known_prefixes_list_the_window_not_the_month(
 
     def plan(start: datetime, ranges: RangeListing | None) -> tuple[int, list[str]]:
         before = list_requests(counted_s3)
-        planned: dict[str, Any] = plan_interval(
+        planned = plan_interval(
             glue.s3_lister(bucket), start, start + timedelta(hours=1), settings, NoHistory(), "r", ranges
         )
         chosen = sorted(item["key"] for group in planned["groups"] for item in group)
