@@ -65,6 +65,19 @@ def test_tasks_retry_with_backoff_and_load_declares_the_asset(dag_bag: DagBag) -
     assert [task.task_id for task in dag.tasks if not task.downstream_task_ids] == ["record_run"]
 
 
+def test_report_takes_the_plan_counts_as_an_argument(dag_bag: DagBag) -> None:
+    """The plan's counts reach the report through the wiring (the XCom of key `counts`), not an xcom_pull inside it."""
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    report = dag_bag.dags["lyve_audit_logs"].get_task("report")
+    assert report.upstream_task_ids == {"plan_objects", "parse_objects", "load_points"}
+    counts = report.op_args[0]
+    assert isinstance(counts, PlainXComArg)
+    assert (counts.operator.task_id, counts.key) == ("plan_objects", "counts")
+    source = (ROOT / "dags" / "lyve_audit_logs.py").read_text()
+    assert source.count('task_ids="plan_objects"') == 1, "only record_run pulls (it runs after failed tasks too)"
+
+
 def test_core_package_does_not_import_airflow() -> None:
     for path in (ROOT / "include" / "lyve_audit").glob("*.py"):
         tree = ast.parse(path.read_text())
