@@ -135,6 +135,7 @@ def lyve_audit_logs() -> None:
         with glue.failing_fast():
             return load_staged(refs, glue.influx_target(), ObjectStoragePath)
 
+    # multiple_outputs=False: a task returning a (Typed)dict would also push each key as an XCom of its own
     @task(trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
     def report(
         plan_counts: PlanCounts, parsed: Sequence[list[ParsedObject]], loaded: Sequence[list[LoadedObject]]
@@ -180,13 +181,12 @@ def lyve_audit_logs() -> None:
             raise AirflowFailException(f"run recorded as failed; failed tasks: {', '.join(failed)}")
         return {"state": record.state, "objects": record.objects, "entries": record.entries, "bad": record.bad}
 
-    groups = plan_objects()
-    # TaskFlow's typing sees a task's call as returning the XComArg base class (`groups["counts"]`, the XCom of key
-    # `counts`, is declared by its subclass only) and a task's parameters as the values they resolve to at run time.
-    plan_counts = groups["counts"]  # type: ignore[index]
-    parsed = parse_objects.expand(objects=groups)
+    plan = plan_objects()  # its return value: the groups; plan["counts"]: its XCom of key `counts`
+    parsed = parse_objects.expand(objects=plan)
     loaded = load_points.expand(refs=parsed)
-    report(plan_counts, parsed, loaded) >> record_run()  # type: ignore[arg-type]
+    # TaskFlow's typing sees a task's call as returning the XComArg base class (keys are its subclass's) and takes a
+    # task's parameters as the values they resolve to at run time; here they are still XComArgs.
+    report(plan["counts"], parsed, loaded) >> record_run()  # type: ignore[index, arg-type]
 
 
 lyve_audit_logs()
