@@ -167,7 +167,7 @@ def encode_lines(
             except BadLine as error:
                 counts.bad += 1
                 if raw.__class__ is OverlongLine:
-                    reason, raw = raw.reason, raw.prefix  # type: ignore[attr-defined]
+                    reason, raw = raw.reason, raw.prefix
                 else:
                     reason = str(error)
                 text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")

@@ -17,17 +17,37 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from orjson import dumps as _dumps
+
+from include.lyve_audit.caching import BoundedCache
+from include.lyve_audit.parse import BadLine
+
+# What InfluxDB stores (checked on the engine): times in [MinInt64 + 2, MaxInt64 - 1] ns (1677-09-21 … 2262-04-11),
+# series keys (measurement + tags) under 64 KiB with room for the field key. One line outside these limits would make
+# the engine reject its whole write request and stop the load, so it is quarantined instead.
+MIN_TIME_NS = -(2**63) + 2
+MAX_TIME_NS = 2**63 - 2
+# Integer fields are signed 64-bit: one value beyond would make the engine reject its whole write request too.
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
+MAX_SERIES_KEY_BYTES = 65_000
+
+
+def check_storable(series: str, time_ns: int) -> None:
+    """Raise BadLine when InfluxDB would refuse the point (time out of its range, series key too long)."""
+    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
+        raise BadLine(f"time outside InfluxDB's range (1677-09-21 to 2262-04-11): {time_ns} ns")
+    if len(series) > MAX_SERIES_KEY_BYTES // 4 and len(series.encode()) > MAX_SERIES_KEY_BYTES:
+        raise BadLine(f"tags too long for InfluxDB: series key of {len(series.encode())} bytes")
+
 
 _TAG_TRANSLATION = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\=", "\n": "\u2424", "\r": "\u240d"})
 _LONE_BACKSLASH = re.compile(r"\\(?=[, =]|$)")
 
 
-@lru_cache(maxsize=65536)
 def escape_tag_value(value: str) -> str:
-    """Escape a tag value (cached: tag values repeat heavily)."""
+    """Escape a tag value (the S3 encoder caches whole tag sets, so this runs once per distinct set there)."""
     if "\\" in value:
         value = _LONE_BACKSLASH.sub("\u29f5", value)
     return value.translate(_TAG_TRANSLATION)
@@ -65,56 +85,42 @@ _TIME = re.compile(
 )
 
 
-@lru_cache(maxsize=4096)
-def _day_seconds(year: int, month: int, day: int) -> int:
-    """Seconds from the epoch to midnight UTC of a date; raises ValueError for impossible dates."""
-    return int(datetime(year, month, day, tzinfo=UTC).timestamp())
-
-
-_SECONDS: dict[str, int] = {}
-_SECONDS_LIMIT = 1 << 16
-
-
 def parse_time_ns(text: str) -> int:
     """Nanoseconds since the epoch for an RFC 3339 time (`…T…Z`, any offset, up to 9 fraction digits) or a Go time
     (`2022-02-28 21:35:08.123456 +0000 UTC`). Times without an offset are UTC. Raises ValueError when unusable.
 
-    The usual shape, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with ASCII digits, is answered from a cache of the seconds of
-    its first 19 characters (entries share seconds heavily), each computed once by the full parser below; every
-    other shape, and every error, goes through the full parser.
+    The usual shape, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with ASCII digits, is answered from SECONDS_OF_PREFIX (entries
+    share seconds heavily); every other shape, and every error, goes through the full parser.
     """
-    if text[-1:] == "Z" and (size := len(text)) >= 20:
-        seconds = _SECONDS.get(prefix := text[:19])
-        if seconds is None:
-            seconds = _prefix_seconds(prefix)
-        if seconds is not None:
-            if size == 20:
-                return seconds * 1_000_000_000
-            fraction = text[20:-1]
-            if text[19] == "." and 0 < len(fraction) <= 9 and fraction.isdigit() and fraction.isascii():
-                return seconds * 1_000_000_000 + int(fraction) * _FRACTION_SCALE[len(fraction)]
-    return _parse_time_ns(text)
+    if text[-1:] == "Z" and (size := len(text)) >= 20 and (seconds := SECONDS_OF_PREFIX[text[:19]]) is not None:
+        if size == 20:
+            return seconds * 1_000_000_000
+        fraction = text[20:-1]
+        if text[19] == "." and 0 < len(fraction) <= 9 and fraction.isdigit() and fraction.isascii():
+            return seconds * 1_000_000_000 + int(fraction) * FRACTION_SCALE[len(fraction)]
+    return full_parse_time_ns(text)
 
 
-_FRACTION_SCALE = [10 ** (9 - digits) for digits in range(10)]
+FRACTION_SCALE: list[int] = [10 ** (9 - digits) for digits in range(10)]
+"""Nanoseconds per unit of a fraction of `digits` digits (index: the number of digits)."""
 
 
 def _prefix_seconds(prefix: str) -> int | None:
-    """Seconds of `YYYY-MM-DDTHH:MM:SS` by the full parser (None when not that shape), remembered in `_SECONDS`."""
-    if prefix[10] != "T" or not prefix.isascii():
+    """Seconds of `YYYY-MM-DDTHH:MM:SS` by the full parser; None when the prefix is not that shape."""
+    if len(prefix) != 19 or prefix[10] != "T" or not prefix.isascii():
         return None
     try:
-        nanos = _parse_time_ns(prefix)
+        return full_parse_time_ns(prefix) // 1_000_000_000
     except ValueError:
         return None
-    if len(_SECONDS) >= _SECONDS_LIMIT:
-        _SECONDS.clear()
-    _SECONDS[prefix] = seconds = nanos // 1_000_000_000
-    return seconds
 
 
-def _parse_time_ns(text: str) -> int:
-    """The full parser behind `parse_time_ns`."""
+SECONDS_OF_PREFIX: BoundedCache[str, int | None] = BoundedCache(_prefix_seconds)
+"""Seconds since the epoch of a `YYYY-MM-DDTHH:MM:SS` prefix (UTC), or None when it is not one; remembered."""
+
+
+def full_parse_time_ns(text: str) -> int:
+    """The full parser behind `parse_time_ns` (every shape it accepts, every error it words)."""
     match = _TIME.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not a time: {text[:64]!r}")
@@ -122,7 +128,7 @@ def _parse_time_ns(text: str) -> int:
     if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
         raise ValueError(f"impossible time: {text[:64]!r}")
     try:
-        midnight = _day_seconds(int(year), int(month), int(day))
+        midnight = int(datetime(int(year), int(month), int(day), tzinfo=UTC).timestamp())
     except ValueError as error:
         raise ValueError(f"impossible time: {text[:64]!r} ({error})") from None
     seconds = midnight + int(hour) * 3600 + int(minute) * 60 + int(second)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
-
-import orjson
+from typing import IO
 
 from include.lyve_audit.background import ahead
 
@@ -120,33 +118,3 @@ def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTE
 
 class BadLine(ValueError):
     """A line that cannot become a point; the reason is kept in the quarantine record."""
-
-
-# What InfluxDB stores (checked on the engine): times in [MinInt64 + 2, MaxInt64 - 1] ns (1677-09-21 … 2262-04-11),
-# series keys (measurement + tags) under 64 KiB with room for the field key. One line outside these limits would make
-# the engine reject its whole write request and stop the load, so it is quarantined instead.
-MIN_TIME_NS = -(2**63) + 2
-MAX_TIME_NS = 2**63 - 2
-# Integer fields are signed 64-bit: one value beyond would make the engine reject its whole write request too.
-MIN_INTEGER = -(2**63)
-MAX_INTEGER = 2**63 - 1
-MAX_SERIES_KEY_BYTES = 65_000
-
-
-def check_storable(series: str, time_ns: int) -> None:
-    """Raise BadLine when InfluxDB would refuse the point (time out of its range, series key too long)."""
-    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
-        raise BadLine(f"time outside InfluxDB's range (1677-09-21 to 2262-04-11): {time_ns} ns")
-    if len(series) > MAX_SERIES_KEY_BYTES // 4 and len(series.encode()) > MAX_SERIES_KEY_BYTES:
-        raise BadLine(f"tags too long for InfluxDB: series key of {len(series.encode())} bytes")
-
-
-def decode_entry(raw: bytes) -> dict[str, Any]:
-    """Parse one line as a JSON object."""
-    try:
-        entry = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise BadLine(f"not JSON: {error}") from None
-    if not isinstance(entry, dict):
-        raise BadLine(f"JSON {type(entry).__name__}, not an object")
-    return entry

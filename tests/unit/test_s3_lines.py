@@ -18,9 +18,9 @@ from include.lyve_audit import lineproto
 from include.lyve_audit.demo import s3_entry
 from include.lyve_audit.encode import BUCKET_SHIFT, HORIZON_NS, ObjectCounts, PointTimes, encode_lines
 from include.lyve_audit.keys import S3
+from include.lyve_audit.kinds.s3 import line_parts as s3_line_parts
 from include.lyve_audit.lineproto import escape_field_string, json_field_string, parse_time_ns
 from include.lyve_audit.parse import BadLine
-from include.lyve_audit.schema import s3_line_parts
 from tests.support.s3_reference import Bad, expected_point
 
 MOMENT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -289,9 +289,9 @@ def test_message_with_whitespace_between_tokens_is_escaped_exactly() -> None:
     ],
 )
 def test_cached_time_prefix_equals_the_full_parser(text: str) -> None:
-    lineproto._SECONDS.clear()
+    lineproto.SECONDS_OF_PREFIX.clear()
     first = parse_time_ns(text)  # fills the cache
-    assert parse_time_ns(text) == first == lineproto._parse_time_ns(text)
+    assert parse_time_ns(text) == first == lineproto.full_parse_time_ns(text)
 
 
 def test_point_times_remember_every_slot_however_far_behind() -> None:

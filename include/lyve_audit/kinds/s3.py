@@ -1,0 +1,328 @@
+"""S3 API entries → `audit-01`, time `auditEntry.time`; tags `auditEntry.api.bucket`, `auditEntry.api.name`,
+`auditEntry.api.statusCode`, `auditEntry.requestHeader.X-Real-Ip` (client IP, port dropped), `serviceAccountCreatorId`,
+`serviceAccountName`. A bare MinIO entry (no Lyve Cloud wrapper: `time`, `api`, … at the top level) is read as its own
+`auditEntry`, its account tags taken from `parentUser` / `accessKey`.
+
+msgspec decodes only the keys the schema reads, checking their types in C, and skips the rest of the entry: the one
+decoder of S3 API lines. This runs once per entry of the biggest objects, so the common cases (an RFC 3339 `Z` time,
+`"<digits>ns"` latencies, plain string fields) are inlined in `line_parts`, and every other case goes through the
+same checks as the rest of the schema (kinds/values.py, lineproto.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import compress
+from operator import add
+from typing import Any
+
+import msgspec
+from orjson import dumps
+
+from include.lyve_audit.caching import BoundedCache
+from include.lyve_audit.kinds.values import (
+    Parts,
+    as_integer,
+    as_text,
+    as_time_ns,
+    decode_entry,
+    storable_integer,
+)
+from include.lyve_audit.lineproto import (
+    FRACTION_SCALE,
+    MAX_INTEGER,
+    MAX_SERIES_KEY_BYTES,
+    MAX_TIME_NS,
+    MIN_INTEGER,
+    MIN_TIME_NS,
+    SECONDS_OF_PREFIX,
+    check_storable,
+    escape_field_string,
+    host_without_port,
+    parse_duration_ns,
+    tag_set,
+)
+from include.lyve_audit.parse import BadLine
+
+MEASUREMENT = "audit-01"
+NEITHER_SHAPE = (
+    "neither a Lyve Cloud S3 API entry (no `auditEntry`) nor a MinIO audit entry (`time` and `api` at the top level)"
+)
+SHARED_STRING_FIELDS = (
+    "auditEntry.api.status",
+    "auditEntry.userAgent",
+    "auditEntry.accessKey",
+    "auditEntry.parentUser",
+    "auditEntry.requestHost",
+)
+"""String fields whose values many entries share (cached with the tags), written first."""
+OWN_STRING_FIELDS = ("auditEntry.api.object", "auditEntry.requestID", "auditEntry.requestPath", "auditEntry.error")
+"""String fields of each request, written after the shared ones. Each string field only when present and not empty."""
+_OWN_PREFIXES = tuple(f',{name}="' for name in OWN_STRING_FIELDS)
+
+
+def _entry_structs(text: Any, code: Any) -> Iterator[type[msgspec.Struct]]:
+    """The Structs of an S3 API line (api, request headers, audit record, line), every key optional, with `text` the
+    type of tags and string fields and `code` that of the status code. One spec read two ways: as Lyve Cloud and
+    MinIO write it (strings) for every usual line, and with any JSON scalar there for the rest."""
+    duration = str | int | float | None  # a Go duration (`"2246401314ns"`, `"2.143308ms"`) or nanoseconds
+    integer = int | str | None  # a JSON integer or a string of digits (MinIO writes `…InNS` both ways)
+    options: dict[str, Any] = {"rename": "camel", "gc": False}
+    api = msgspec.defstruct(
+        "Api",
+        [
+            ("name", text, None),
+            ("bucket", text, None),
+            ("object", text, None),
+            ("objects", list[msgspec.Raw] | None, None),
+            ("status", text, None),
+            ("status_code", code, None),
+            ("time_to_response", duration, None),
+            ("time_to_first_byte", duration, None),
+            ("time_to_response_in_ns", integer, msgspec.field(default=None, name="timeToResponseInNS")),
+            ("time_to_first_byte_in_ns", integer, msgspec.field(default=None, name="timeToFirstByteInNS")),
+            ("rx", integer, None),
+            ("tx", integer, None),
+        ],
+        **options,
+    )
+    headers = msgspec.defstruct("Headers", [("real_ip", text, msgspec.field(default=None, name="X-Real-Ip"))], gc=False)
+    audit = msgspec.defstruct(  # Lyve Cloud's `auditEntry`, or a bare MinIO entry as a whole
+        "Audit",
+        [
+            ("time", text, None),
+            ("api", api | None, None),
+            ("request_header", headers | None, None),
+            ("request_id", text, msgspec.field(default=None, name="requestID")),
+            ("user_agent", text, None),
+            ("access_key", text, None),
+            ("parent_user", text, None),
+            ("error", text, None),
+            ("request_path", text, None),
+            ("request_host", text, None),
+        ],
+        **options,
+    )
+    line = msgspec.defstruct(  # a bare MinIO entry is read by the fields it inherits from `audit`
+        "Line",
+        [
+            ("audit_entry", audit | None, None),
+            ("service_account_creator_id", text, None),
+            ("service_account_name", text, None),
+        ],
+        bases=(audit,),
+        **options,
+    )
+    yield from (api, headers, audit, line)
+
+
+_TEXT_STRUCTS = tuple(_entry_structs(str | None, int | str | None))
+_ANY_STRUCTS = tuple(_entry_structs(str | int | float | bool | None, str | int | float | bool | None))
+_AS_TEXT_STRUCT = dict(zip(_ANY_STRUCTS, _TEXT_STRUCTS, strict=True))
+_decode_text_line: Callable[[bytes], Any] = msgspec.json.Decoder(_TEXT_STRUCTS[-1]).decode
+_decode_any_line: Callable[[bytes], Any] = msgspec.json.Decoder(_ANY_STRUCTS[-1]).decode
+_NO_API: Any = _TEXT_STRUCTS[0]()
+_NO_HEADERS: Any = _TEXT_STRUCTS[1]()
+_SAFE_DIGITS = len(str(MAX_INTEGER)) - 1
+"""Latencies of at most this many digits fit a 64-bit integer field; longer ones are checked."""
+
+
+def _with_text(value: Any) -> Any:
+    """A Struct of any JSON scalars as its text Struct: numbers and booleans where text belongs as they are written
+    (`as_text`), an integer status code kept (it is the same tag as its digits)."""
+    values = {}
+    for name in value.__struct_fields__:
+        item = getattr(value, name)
+        if item.__class__ in _AS_TEXT_STRUCT:
+            item = _with_text(item)
+        elif item is not None and item.__class__ is not str and _TEXT_FIELD.get(name, False):
+            if not (name == "status_code" and item.__class__ is int):
+                item = as_text(item)
+        values[name] = item
+    return _AS_TEXT_STRUCT[value.__class__](**values)
+
+
+_TEXT_FIELD = {
+    name: name not in ("objects", "time_to_response", "time_to_first_byte", "rx", "tx") and not name.endswith("_in_ns")
+    for struct in _TEXT_STRUCTS
+    for name in struct.__struct_fields__
+}
+"""Fields that hold a tag or string value (the others are integers, durations or nested records)."""
+
+
+def _heads(key: tuple[Any, ...]) -> tuple[str, str, str]:
+    """(measurement + tags before the client IP, tags after it, the shared string fields) of
+    (bucket, name, code, creator, account, *SHARED_STRING_FIELDS values)."""
+    bucket, name, code, creator, account = map(as_text, key[:5])
+    head = [("auditEntry.api.bucket", bucket), ("auditEntry.api.name", name), ("auditEntry.api.statusCode", code)]
+    tail = [("serviceAccountCreatorId", creator), ("serviceAccountName", account)]
+    return MEASUREMENT + tag_set(head), tag_set(tail), _string_fields(SHARED_STRING_FIELDS, key[5:])
+
+
+_HEADS: BoundedCache[tuple[Any, ...], tuple[str, str, str]] = BoundedCache(_heads)
+_IP_TAGS: BoundedCache[str, str] = BoundedCache(lambda host: tag_set([("auditEntry.requestHeader.X-Real-Ip", host)]))
+"""The client IP tag of a host (port already dropped)."""
+
+
+def _string_fields(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    """`,name="value"` for each non-empty value, escaped as a field string."""
+    return "".join(f",{name}={escape_field_string(value)}" for name, value in zip(names, values, strict=True) if value)
+
+
+def _nanoseconds(name: str, value: Any) -> int:
+    try:
+        nanos = parse_duration_ns(value)
+    except ValueError as error:
+        raise BadLine(f"{name}: {error}") from None
+    return storable_integer(name, nanos)
+
+
+def _latency(name: str, in_ns: Any, duration: Any) -> str:
+    """`,name=<ns>i` from the `…InNS` integer when given, else from the Go duration; empty when neither is."""
+    if in_ns is not None and in_ns != "":
+        nanos = as_integer(f"{name}InNS", in_ns)
+        if nanos < 0:
+            raise BadLine(f"{name}InNS: negative duration: {in_ns!r}")
+        return f",{name}={nanos}i"
+    if duration is None or duration == "":
+        return ""
+    return f",{name}={_nanoseconds(name, duration)}i"
+
+
+def _integer_field(name: str, value: Any) -> str:
+    """`,name=<value>i`, or empty for an empty string."""
+    if value.__class__ is int and MIN_INTEGER <= value <= MAX_INTEGER:
+        return f",{name}={value}i"
+    return "" if value == "" else f",{name}={as_integer(name, value)}i"
+
+
+def line_parts(raw: bytes, include_message: bool) -> Parts:
+    """One S3 API line (either shape) → `audit-01` parts; a line that cannot be a point raises BadLine."""
+    try:
+        entry = _decode_text_line(raw)
+    except msgspec.ValidationError:  # a number or boolean where text belongs, or a wrong type
+        try:
+            entry = _with_text(_decode_any_line(raw))
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+            raise _bad_line(raw, error) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise _bad_line(raw, error) from None
+    if include_message or not raw.isascii():
+        try:  # msgspec checks the UTF-8 of the strings it reads only
+            text = raw.decode()
+        except UnicodeDecodeError as error:
+            raise _bad_line(raw, error) from None
+    audit = entry.audit_entry
+    if audit is not None:
+        creator, account, time_name = entry.service_account_creator_id, entry.service_account_name, "auditEntry.time"
+    elif entry.time is not None and entry.api is not None:  # a bare MinIO entry: the account is its access key
+        audit, creator, account, time_name = entry, entry.parent_user, entry.access_key, "time"
+    else:
+        raise BadLine(NEITHER_SHAPE)
+
+    when = audit.time
+    if (
+        when is not None
+        and when[-1:] == "Z"
+        and when[19:20] == "."
+        and (fraction := when[20:-1]).isdigit()
+        and fraction.isascii()
+        and len(fraction) <= 9
+        and (seconds := SECONDS_OF_PREFIX[when[:19]]) is not None
+    ):
+        time_ns = seconds * 1_000_000_000 + int(fraction) * FRACTION_SCALE[len(fraction)]
+    else:
+        time_ns = as_time_ns(time_name, when)
+
+    api = audit.api or _NO_API
+    user_agent, access_key, parent_user, request_host = (
+        audit.user_agent,
+        audit.access_key,
+        audit.parent_user,
+        audit.request_host,
+    )
+    head, tail, shared = _HEADS[
+        api.bucket,
+        api.name,
+        api.status_code,
+        creator,
+        account,
+        api.status,
+        user_agent,
+        access_key,
+        parent_user,
+        request_host,
+    ]
+    ip = (audit.request_header or _NO_HEADERS).real_ip
+    if not ip:
+        series = head + tail
+    else:  # `host:port` inlined; any other address through host_without_port
+        host, colon, port = ip.partition(":")
+        if not (colon and port.isdigit() and host[:1] > " " and host[0] != "[" and host.isascii()):
+            host = host_without_port(ip)
+        series = f"{head}{_IP_TAGS[host]}{tail}"
+    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS or len(series) > MAX_SERIES_KEY_BYTES // 4:
+        check_storable(series, time_ns)
+
+    numbers = ""
+    if api is not _NO_API:  # integers written as they are when plainly in range; any other value through the checks
+        ttr, in_ns = api.time_to_response, api.time_to_response_in_ns
+        if in_ns is None:
+            if (
+                ttr.__class__ is str
+                and ttr[-2:] == "ns"
+                and (digits := ttr[:-2]).isdigit()
+                and len(digits) <= _SAFE_DIGITS
+                and digits.isascii()
+            ):
+                numbers = f",auditEntry.api.timeToResponse={digits if digits[0] != '0' else int(digits)}i"
+            elif ttr is not None:
+                numbers = _latency("auditEntry.api.timeToResponse", None, ttr)
+        elif (in_ns.__class__ is int and 0 <= in_ns <= MAX_INTEGER) or (
+            in_ns.__class__ is str and in_ns.isdigit() and len(in_ns) <= _SAFE_DIGITS and in_ns.isascii()
+        ):
+            numbers = f",auditEntry.api.timeToResponse={int(in_ns)}i"
+        else:
+            numbers = _latency("auditEntry.api.timeToResponse", in_ns, ttr)
+        if api.time_to_first_byte is not None or api.time_to_first_byte_in_ns is not None:
+            numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
+        if api.rx is not None:
+            numbers += _integer_field("auditEntry.api.rx", api.rx)
+        if api.tx is not None:
+            numbers += _integer_field("auditEntry.api.tx", api.tx)
+        if api.objects:
+            numbers += f",auditEntry.api.objectCount={len(api.objects)}i"
+    own = ""
+    strings = (api.object, audit.request_id, audit.request_path, audit.error)
+    if present := [*filter(None, strings)]:  # `,name="value"` pieces joined in C when nothing needs escaping
+        if b"\\" not in raw or _nothing_to_escape(present):  # no backslash in the JSON: no quote in a value
+            own = '"'.join(map(add, compress(_OWN_PREFIXES, strings), present)) + '"'
+        else:
+            own = _string_fields(OWN_STRING_FIELDS, strings)
+    fields = f"entry_bytes={len(raw)}i{numbers}{shared}{own}"
+    if include_message:  # last, so that the short fields are joined before the long one (json_field_string, inlined)
+        if "\t" in text or "\r" in text or "\n" in text:
+            return series, f"{fields},message={escape_field_string(text)}", time_ns
+        return series, f"{fields},message={dumps(text).decode()}", time_ns
+    return series, fields, time_ns
+
+
+def _nothing_to_escape(values: list[str]) -> bool:
+    """True when none of the strings holds a quote or a backslash."""
+    joined = "".join(values)
+    return '"' not in joined and "\\" not in joined
+
+
+def _bad_line(raw: bytes, error: Exception) -> BadLine:
+    """The BadLine for a line msgspec refused, worded by what is wrong with it."""
+    if isinstance(error, msgspec.ValidationError):
+        message, _, path = str(error).partition(" - at `$.")
+        if path:
+            return BadLine(f"{path.rstrip('`')}: {message[:1].lower()}{message[1:]}".replace("`", ""))
+    if isinstance(error, UnicodeDecodeError):
+        return BadLine(f"not JSON: str is not valid UTF-8 ({error.reason} at byte {error.start})")
+    try:  # not an object, or not JSON at all: orjson words it (as for the other kinds)
+        decode_entry(raw)
+    except BadLine as reason:
+        return reason
+    return BadLine(f"not JSON: {error}")
