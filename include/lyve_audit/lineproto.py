@@ -46,11 +46,18 @@ _TAG_TRANSLATION = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\=", "\n": "\u2
 _LONE_BACKSLASH = re.compile(r"\\(?=[, =]|$)")
 
 
-def escape_tag_value(value: str) -> str:
-    """Escape a tag value (the S3 encoder caches whole tag sets, so this runs once per distinct set there)."""
+def _escaped_tag_value(value: str) -> str:
     if "\\" in value:
         value = _LONE_BACKSLASH.sub("\u29f5", value)
     return value.translate(_TAG_TRANSLATION)
+
+
+_ESCAPED_TAG_VALUES: BoundedCache[str, str] = BoundedCache(_escaped_tag_value)
+
+
+def escape_tag_value(value: str) -> str:
+    """Escape a tag value (remembered: tag values repeat heavily, and `translate` is slow)."""
+    return _ESCAPED_TAG_VALUES[value]
 
 
 def escape_field_string(value: str) -> str:
@@ -76,7 +83,8 @@ def json_field_string(text: str) -> str:
 
 def tag_set(pairs: list[tuple[str, str]]) -> str:
     """`,key=value` for every non-empty value, in the given (already sorted) key order."""
-    return "".join(f",{key}={escape_tag_value(value)}" for key, value in pairs if value)
+    escaped = _ESCAPED_TAG_VALUES
+    return "".join(f",{key}={escaped[value]}" for key, value in pairs if value)
 
 
 _TIME = re.compile(
