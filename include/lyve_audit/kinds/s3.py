@@ -12,8 +12,6 @@ same checks as the rest of the schema (kinds/values.py, lineproto.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from itertools import compress
-from operator import add
 from typing import Any
 
 import msgspec
@@ -58,7 +56,6 @@ SHARED_STRING_FIELDS = (
 """String fields whose values many entries share (cached with the tags), written first."""
 OWN_STRING_FIELDS = ("auditEntry.api.object", "auditEntry.requestID", "auditEntry.requestPath", "auditEntry.error")
 """String fields of each request, written after the shared ones. Each string field only when present and not empty."""
-_OWN_PREFIXES = tuple(f',{name}="' for name in OWN_STRING_FIELDS)
 
 
 def _entry_structs(text: Any, code: Any) -> Iterator[type[msgspec.Struct]]:
@@ -160,8 +157,11 @@ def _heads(key: tuple[Any, ...]) -> tuple[str, str, str]:
 
 
 _HEADS: BoundedCache[tuple[Any, ...], tuple[str, str, str]] = BoundedCache(_heads)
-_IP_TAGS: BoundedCache[str, str] = BoundedCache(lambda host: tag_set([("auditEntry.requestHeader.X-Real-Ip", host)]))
-"""The client IP tag of a host (port already dropped)."""
+
+
+def _ip_tag(address: str) -> str:
+    """The client IP tag of an address (port dropped)."""
+    return tag_set([("auditEntry.requestHeader.X-Real-Ip", host_without_port(address))])
 
 
 def _string_fields(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
@@ -178,21 +178,35 @@ def _nanoseconds(name: str, value: Any) -> int:
 
 
 def _latency(name: str, in_ns: Any, duration: Any) -> str:
-    """`,name=<ns>i` from the `…InNS` integer when given, else from the Go duration; empty when neither is."""
-    if in_ns is not None and in_ns != "":
-        nanos = as_integer(f"{name}InNS", in_ns)
-        if nanos < 0:
-            raise BadLine(f"{name}InNS: negative duration: {in_ns!r}")
-        return f",{name}={nanos}i"
-    if duration is None or duration == "":
-        return ""
-    return f",{name}={_nanoseconds(name, duration)}i"
+    """`,name=<ns>i` from the `…InNS` integer when given, else from the Go duration; empty when neither is.
+
+    The usual values (an integer or digits in range, `"<digits>ns"`) are written as they are; any other goes
+    through the checks."""
+    if in_ns is None or in_ns == "":
+        if (
+            duration.__class__ is str
+            and duration[-2:] == "ns"
+            and (digits := duration[:-2]).isdigit()
+            and digits.isascii()
+            and len(digits) <= _SAFE_DIGITS
+            and digits[0] != "0"
+        ):
+            return f",{name}={digits}i"
+        if duration is None or duration == "":
+            return ""
+        return f",{name}={_nanoseconds(name, duration)}i"
+    if in_ns.__class__ is int and 0 <= in_ns <= MAX_INTEGER:
+        return f",{name}={in_ns}i"
+    if in_ns.__class__ is str and in_ns.isdigit() and in_ns.isascii() and len(in_ns) <= _SAFE_DIGITS:
+        return f",{name}={in_ns if in_ns[0] != '0' else int(in_ns)}i"
+    nanos = as_integer(f"{name}InNS", in_ns)
+    if nanos < 0:
+        raise BadLine(f"{name}InNS: negative duration: {in_ns!r}")
+    return f",{name}={nanos}i"
 
 
 def _integer_field(name: str, value: Any) -> str:
-    """`,name=<value>i`, or empty for an empty string."""
-    if value.__class__ is int and MIN_INTEGER <= value <= MAX_INTEGER:
-        return f",{name}={value}i"
+    """`,name=<value>i` of an integer or a string of digits, or empty for an empty string."""
     return "" if value == "" else f",{name}={as_integer(name, value)}i"
 
 
@@ -214,9 +228,9 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
             raise _bad_line(raw, error) from None
     audit = entry.audit_entry
     if audit is not None:
-        creator, account, time_name = entry.service_account_creator_id, entry.service_account_name, "auditEntry.time"
+        creator, account = entry.service_account_creator_id, entry.service_account_name
     elif entry.time is not None and entry.api is not None:  # a bare MinIO entry: the account is its access key
-        audit, creator, account, time_name = entry, entry.parent_user, entry.access_key, "time"
+        audit, creator, account = entry, entry.parent_user, entry.access_key
     else:
         raise BadLine(NEITHER_SHAPE)
 
@@ -232,15 +246,9 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
     ):
         time_ns = seconds * 1_000_000_000 + int(fraction) * FRACTION_SCALE[len(fraction)]
     else:
-        time_ns = as_time_ns(time_name, when)
+        time_ns = as_time_ns("auditEntry.time" if audit is not entry else "time", when)
 
     api = audit.api or _NO_API
-    user_agent, access_key, parent_user, request_host = (
-        audit.user_agent,
-        audit.access_key,
-        audit.parent_user,
-        audit.request_host,
-    )
     head, tail, shared = _HEADS[
         api.bucket,
         api.name,
@@ -248,69 +256,72 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         creator,
         account,
         api.status,
-        user_agent,
-        access_key,
-        parent_user,
-        request_host,
+        audit.user_agent,
+        audit.access_key,
+        audit.parent_user,
+        audit.request_host,
     ]
-    ip = (audit.request_header or _NO_HEADERS).real_ip
-    if not ip:
-        series = head + tail
-    else:  # `host:port` inlined; any other address through host_without_port
+    if ip := (audit.request_header or _NO_HEADERS).real_ip:
         host, colon, port = ip.partition(":")
-        if not (colon and port.isdigit() and host[:1] > " " and host[0] != "[" and host.isascii()):
-            host = host_without_port(ip)
-        series = f"{head}{_IP_TAGS[host]}{tail}"
+        if (not colon or port.isdigit()) and host.replace(".", "").isalnum():  # an IPv4 address or a name, its port
+            series = f"{head},auditEntry.requestHeader.X-Real-Ip={host}{tail}"  # dropped: nothing to strip or escape
+        else:
+            series = f"{head}{_ip_tag(ip)}{tail}"
+    else:
+        series = head + tail
     if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS or len(series) > MAX_SERIES_KEY_BYTES // 4:
         check_storable(series, time_ns)
 
-    numbers = ""
+    fields = f"entry_bytes={len(raw)}i"
     if api is not _NO_API:  # integers written as they are when plainly in range; any other value through the checks
-        ttr, in_ns = api.time_to_response, api.time_to_response_in_ns
-        if in_ns is None:
-            if (
-                ttr.__class__ is str
-                and ttr[-2:] == "ns"
-                and (digits := ttr[:-2]).isdigit()
-                and len(digits) <= _SAFE_DIGITS
-                and digits.isascii()
-            ):
-                numbers = f",auditEntry.api.timeToResponse={digits if digits[0] != '0' else int(digits)}i"
-            elif ttr is not None:
-                numbers = _latency("auditEntry.api.timeToResponse", None, ttr)
-        elif (in_ns.__class__ is int and 0 <= in_ns <= MAX_INTEGER) or (
-            in_ns.__class__ is str and in_ns.isdigit() and len(in_ns) <= _SAFE_DIGITS and in_ns.isascii()
-        ):
-            numbers = f",auditEntry.api.timeToResponse={int(in_ns)}i"
-        else:
-            numbers = _latency("auditEntry.api.timeToResponse", in_ns, ttr)
+        if api.time_to_response is not None or api.time_to_response_in_ns is not None:
+            fields += _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, api.time_to_response)
         if api.time_to_first_byte is not None or api.time_to_first_byte_in_ns is not None:
-            numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
-        if api.rx is not None:
-            numbers += _integer_field("auditEntry.api.rx", api.rx)
-        if api.tx is not None:
-            numbers += _integer_field("auditEntry.api.tx", api.tx)
+            fields += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
+        if (rx := api.rx) is not None:
+            fields += (
+                f",auditEntry.api.rx={rx}i"
+                if rx.__class__ is int and MIN_INTEGER <= rx <= MAX_INTEGER
+                else _integer_field("auditEntry.api.rx", rx)
+            )
+        if (tx := api.tx) is not None:
+            fields += (
+                f",auditEntry.api.tx={tx}i"
+                if tx.__class__ is int and MIN_INTEGER <= tx <= MAX_INTEGER
+                else _integer_field("auditEntry.api.tx", tx)
+            )
         if api.objects:
-            numbers += f",auditEntry.api.objectCount={len(api.objects)}i"
-    own = ""
-    strings = (api.object, audit.request_id, audit.request_path, audit.error)
-    if present := [*filter(None, strings)]:  # `,name="value"` pieces joined in C when nothing needs escaping
-        if b"\\" not in raw or _nothing_to_escape(present):  # no backslash in the JSON: no quote in a value
-            own = '"'.join(map(add, compress(_OWN_PREFIXES, strings), present)) + '"'
-        else:
-            own = _string_fields(OWN_STRING_FIELDS, strings)
-    fields = f"entry_bytes={len(raw)}i{numbers}{shared}{own}"
+            fields += f",auditEntry.api.objectCount={len(api.objects)}i"
+    fields += shared
+    if value := api.object:  # each request's own strings, quoted inline when there is nothing to escape
+        fields += (
+            f',auditEntry.api.object="{value}"'
+            if '"' not in value and "\\" not in value
+            else f",auditEntry.api.object={escape_field_string(value)}"
+        )
+    if value := audit.request_id:
+        fields += (
+            f',auditEntry.requestID="{value}"'
+            if '"' not in value and "\\" not in value
+            else f",auditEntry.requestID={escape_field_string(value)}"
+        )
+    if value := audit.request_path:
+        fields += (
+            f',auditEntry.requestPath="{value}"'
+            if '"' not in value and "\\" not in value
+            else f",auditEntry.requestPath={escape_field_string(value)}"
+        )
+    if value := audit.error:
+        fields += (
+            f',auditEntry.error="{value}"'
+            if '"' not in value and "\\" not in value
+            else f",auditEntry.error={escape_field_string(value)}"
+        )
     if include_message:  # last, so that the short fields are joined before the long one (json_field_string, inlined)
         if "\t" in text or "\r" in text or "\n" in text:
             return series, f"{fields},message={escape_field_string(text)}", time_ns
         return series, f"{fields},message={dumps(text).decode()}", time_ns
     return series, fields, time_ns
-
-
-def _nothing_to_escape(values: list[str]) -> bool:
-    """True when none of the strings holds a quote or a backslash."""
-    joined = "".join(values)
-    return '"' not in joined and "\\" not in joined
 
 
 def _bad_line(raw: bytes, error: Exception) -> BadLine:
