@@ -183,7 +183,7 @@ def encode_lines(
             index = time_ns >> BUCKET_SHIFT
             slots = buckets.get(index)
             slot = hash((series, time_ns))
-            if index <= times._top and slots is not None and slot not in slots:
+            if slots is not None and slot not in slots:  # (a bucket exists only once its index was seen)
                 slots[slot] = hash(raw)
             else:
                 at = times.assign(series, time_ns, raw)

@@ -92,7 +92,9 @@ def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTE
                 yield number, OverlongLine.of(dropped + len(chunk[:end].rstrip(b"\r")), max_line_bytes, prefix)
                 dropped, chunk = 0, chunk[end + 1 :]
             size = len(pending) + len(chunk)
-            pieces = (pending + chunk).split(b"\n")
+            pieces = chunk.split(b"\n")  # not (pending + chunk): that would copy the whole piece again
+            if pending:
+                pieces[0] = pending + pieces[0]
             pending = pieces.pop()
             if size > max_line_bytes:  # a line may be too long: each one measured
                 for piece in pieces:

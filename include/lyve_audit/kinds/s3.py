@@ -293,29 +293,15 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         if api.objects:
             fields += f",auditEntry.api.objectCount={len(api.objects)}i"
     fields += shared
-    if value := api.object:  # each request's own strings, quoted inline when there is nothing to escape
+    thing, request, path, error = api.object, audit.request_id, audit.request_path, audit.error
+    if '"' in (own := f"{thing}{request}{path}{error}") or "\\" in own:  # each request's own strings
+        fields += _string_fields(OWN_STRING_FIELDS, (thing, request, path, error))
+    else:  # quoted as they are: nothing to escape
         fields += (
-            f',auditEntry.api.object="{value}"'
-            if '"' not in value and "\\" not in value
-            else f",auditEntry.api.object={escape_field_string(value)}"
-        )
-    if value := audit.request_id:
-        fields += (
-            f',auditEntry.requestID="{value}"'
-            if '"' not in value and "\\" not in value
-            else f",auditEntry.requestID={escape_field_string(value)}"
-        )
-    if value := audit.request_path:
-        fields += (
-            f',auditEntry.requestPath="{value}"'
-            if '"' not in value and "\\" not in value
-            else f",auditEntry.requestPath={escape_field_string(value)}"
-        )
-    if value := audit.error:
-        fields += (
-            f',auditEntry.error="{value}"'
-            if '"' not in value and "\\" not in value
-            else f",auditEntry.error={escape_field_string(value)}"
+            (f',auditEntry.api.object="{thing}"' if thing else "")
+            + (f',auditEntry.requestID="{request}"' if request else "")
+            + (f',auditEntry.requestPath="{path}"' if path else "")
+            + (f',auditEntry.error="{error}"' if error else "")
         )
     if include_message:  # last, so that the short fields are joined before the long one (json_field_string, inlined)
         if "\t" in text or "\r" in text or "\n" in text:
