@@ -97,15 +97,15 @@ def parse_time_ns(text: str) -> int:
     """Nanoseconds since the epoch for an RFC 3339 time (`…T…Z`, any offset, up to 9 fraction digits) or a Go time
     (`2022-02-28 21:35:08.123456 +0000 UTC`). Times without an offset are UTC. Raises ValueError when unusable.
 
-    The usual shape, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with ASCII digits, is answered from SECONDS_OF_PREFIX (entries
+    The usual shape, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with ASCII digits, is answered from PREFIX_NS (entries
     share seconds heavily); every other shape, and every error, goes through the full parser.
     """
-    if text[-1:] == "Z" and (size := len(text)) >= 20 and (seconds := SECONDS_OF_PREFIX[text[:19]]) is not None:
+    if text[-1:] == "Z" and (size := len(text)) >= 20 and (start := PREFIX_NS[text[:19]]) is not None:
         if size == 20:
-            return seconds * 1_000_000_000
+            return start
         fraction = text[20:-1]
         if text[19] == "." and 0 < len(fraction) <= 9 and fraction.isdigit() and fraction.isascii():
-            return seconds * 1_000_000_000 + int(fraction) * FRACTION_SCALE[len(fraction)]
+            return start + int(fraction) * FRACTION_SCALE[len(fraction)]
     return full_parse_time_ns(text)
 
 
@@ -113,18 +113,18 @@ FRACTION_SCALE: list[int] = [10 ** (9 - digits) for digits in range(10)]
 """Nanoseconds per unit of a fraction of `digits` digits (index: the number of digits)."""
 
 
-def _prefix_seconds(prefix: str) -> int | None:
-    """Seconds of `YYYY-MM-DDTHH:MM:SS` by the full parser; None when the prefix is not that shape."""
+def _prefix_ns(prefix: str) -> int | None:
+    """`YYYY-MM-DDTHH:MM:SS` by the full parser; None when the prefix is not that shape."""
     if len(prefix) != 19 or prefix[10] != "T" or not prefix.isascii():
         return None
     try:
-        return full_parse_time_ns(prefix) // 1_000_000_000
+        return full_parse_time_ns(prefix)
     except ValueError:
         return None
 
 
-SECONDS_OF_PREFIX: BoundedCache[str, int | None] = BoundedCache(_prefix_seconds)
-"""Seconds since the epoch of a `YYYY-MM-DDTHH:MM:SS` prefix (UTC), or None when it is not one; remembered."""
+PREFIX_NS: BoundedCache[str, int | None] = BoundedCache(_prefix_ns)
+"""Nanoseconds since the epoch of a `YYYY-MM-DDTHH:MM:SS` prefix (UTC), or None when it is not one; remembered."""
 
 
 def full_parse_time_ns(text: str) -> int:

@@ -289,7 +289,7 @@ def test_message_with_whitespace_between_tokens_is_escaped_exactly() -> None:
     ],
 )
 def test_cached_time_prefix_equals_the_full_parser(text: str) -> None:
-    lineproto.SECONDS_OF_PREFIX.clear()
+    lineproto.PREFIX_NS.clear()
     first = parse_time_ns(text)  # fills the cache
     assert parse_time_ns(text) == first == lineproto.full_parse_time_ns(text)
 

@@ -33,7 +33,7 @@ from include.lyve_audit.lineproto import (
     MAX_TIME_NS,
     MIN_INTEGER,
     MIN_TIME_NS,
-    SECONDS_OF_PREFIX,
+    PREFIX_NS,
     check_storable,
     escape_field_string,
     host_without_port,
@@ -242,9 +242,9 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         and (fraction := when[20:-1]).isdigit()
         and fraction.isascii()
         and len(fraction) <= 9
-        and (seconds := SECONDS_OF_PREFIX[when[:19]]) is not None
+        and (start := PREFIX_NS[when[:19]]) is not None
     ):
-        time_ns = seconds * 1_000_000_000 + int(fraction) * FRACTION_SCALE[len(fraction)]
+        time_ns = start + int(fraction) * FRACTION_SCALE[len(fraction)]
     else:
         time_ns = as_time_ns("auditEntry.time" if audit is not entry else "time", when)
 
