@@ -105,11 +105,11 @@ def parse_time_ns(text: str) -> int:
             return start
         fraction = text[20:-1]
         if text[19] == "." and 0 < len(fraction) <= 9 and fraction.isdigit() and fraction.isascii():
-            return start + int(fraction) * FRACTION_SCALE[len(fraction)]
+            return start + int(fraction) * _FRACTION_SCALE[len(fraction)]
     return full_parse_time_ns(text)
 
 
-FRACTION_SCALE: list[int] = [10 ** (9 - digits) for digits in range(10)]
+_FRACTION_SCALE: list[int] = [10 ** (9 - digits) for digits in range(10)]
 """Nanoseconds per unit of a fraction of `digits` digits (index: the number of digits)."""
 
 

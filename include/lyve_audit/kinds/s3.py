@@ -27,17 +27,16 @@ from include.lyve_audit.kinds.values import (
     storable_integer,
 )
 from include.lyve_audit.lineproto import (
-    FRACTION_SCALE,
     MAX_INTEGER,
     MAX_SERIES_KEY_BYTES,
     MAX_TIME_NS,
     MIN_INTEGER,
     MIN_TIME_NS,
-    PREFIX_NS,
     check_storable,
     escape_field_string,
     host_without_port,
     parse_duration_ns,
+    parse_time_ns,
     tag_set,
 )
 from include.lyve_audit.parse import BadLine
@@ -235,18 +234,10 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         raise BadLine(NEITHER_SHAPE)
 
     when = audit.time
-    if (
-        when is not None
-        and when[-1:] == "Z"
-        and when[19:20] == "."
-        and (fraction := when[20:-1]).isdigit()
-        and fraction.isascii()
-        and len(fraction) <= 9
-        and (start := PREFIX_NS[when[:19]]) is not None
-    ):
-        time_ns = start + int(fraction) * FRACTION_SCALE[len(fraction)]
-    else:
-        time_ns = as_time_ns("auditEntry.time" if audit is not entry else "time", when)
+    try:  # parse_time_ns answers the usual `…Z` times from its cache of seconds
+        time_ns = parse_time_ns(when)
+    except (ValueError, TypeError):  # not a time, or absent (None)
+        time_ns = as_time_ns("auditEntry.time" if audit is not entry else "time", when)  # raises the BadLine
 
     api = audit.api or _NO_API
     head, tail, shared = _HEADS[
@@ -293,15 +284,15 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         if api.objects:
             fields += f",auditEntry.api.objectCount={len(api.objects)}i"
     fields += shared
-    thing, request, path, error = api.object, audit.request_id, audit.request_path, audit.error
-    if '"' in (own := f"{thing}{request}{path}{error}") or "\\" in own:  # each request's own strings
-        fields += _string_fields(OWN_STRING_FIELDS, (thing, request, path, error))
+    thing, request, path, failure = api.object, audit.request_id, audit.request_path, audit.error
+    if '"' in (own := f"{thing}{request}{path}{failure}") or "\\" in own:  # each request's own strings
+        fields += _string_fields(OWN_STRING_FIELDS, (thing, request, path, failure))
     else:  # quoted as they are: nothing to escape
         fields += (
             (f',auditEntry.api.object="{thing}"' if thing else "")
             + (f',auditEntry.requestID="{request}"' if request else "")
             + (f',auditEntry.requestPath="{path}"' if path else "")
-            + (f',auditEntry.error="{error}"' if error else "")
+            + (f',auditEntry.error="{failure}"' if failure else "")
         )
     if include_message:  # last, so that the short fields are joined before the long one (json_field_string, inlined)
         if "\t" in text or "\r" in text or "\n" in text:
