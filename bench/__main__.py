@@ -46,6 +46,9 @@ many runs each, taken in turns so that the machine's drift falls on both alike."
 CATCH_UP_HOURS = int(os.environ.get("BENCH_CATCHUP_HOURS", "24"))
 """Hours of small objects the scheduler catches up in the catch-up rows (0 leaves them out: about 10 minutes)."""
 BIG_BYTES = int(os.environ.get("BENCH_BIG_BYTES", str(1_000_000_000)))
+ONLY = os.environ.get("BENCH_ONLY", "")
+"""`shapes`: only the per-shape parse + encode rows, printed and not written into docs/performance.md (a minute,
+for measuring the encoder while changing it)."""
 S3_BUCKET = "bench-logs"
 TARGETS = {"floor_b": 0.50, "cli": 0.80, "naive": 15.0, "sink": 0.80, "rss_mb": 200.0, "rss_ratio": 1.25}
 PERFORMANCE_DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
@@ -287,7 +290,26 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join([render(header), "|" + "|".join("-" * (width + 2) for width in widths) + "|", *map(render, rows)])
 
 
+def shape_rows(shapes: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """The parse + encode row of each fixed shape (bench/data.py) against its own floor B."""
+    return [
+        row(
+            f"parse + encode, {shape} ({measured['mean_bytes']:,.0f} B each)",
+            f"{measured['ours']:,.0f} entries/s",
+            f"{measured['ours'] / measured['floor']:.2f} x its floor B ({measured['floor']:,.0f}/s)",
+            f">= {TARGETS['floor_b']:.2f}",
+            measured["ours"] / measured["floor"] >= TARGETS["floor_b"],
+        )
+        for shape, measured in shapes.items()
+    ]
+
+
 def main() -> None:
+    if ONLY == "shapes":
+        log(f"only the per-shape rows: {', '.join(data.SHAPES)}")
+        shapes = {shape: shape_rates(shape) for shape in data.SHAPES}
+        sys.stdout.write(f"{table(shape_rows(shapes))}\nmachine: {cpu_model()}, {ENTRIES:,} entries a shape\n")
+        return
     work = Path(tempfile.mkdtemp(prefix="lyve-bench-"))
     moto, s3_url = start_moto()
     context = multiprocessing.get_context("spawn")
@@ -376,16 +398,7 @@ def main() -> None:
         row("floor A: gunzip + split lines", f"{rate_a:,.0f} entries/s", per_entry(rate_a)),
         row("floor B: gunzip + orjson.loads per line", f"{rate_b:,.0f} entries/s", per_entry(rate_b)),
         row("parse + encode (iter_lines + encode_lines)", f"{rate_ours:,.0f} entries/s", f"{ratio_b:.2f} x floor B"),
-        *[
-            row(
-                f"parse + encode, {shape} ({measured['mean_bytes']:,.0f} B each)",
-                f"{measured['ours']:,.0f} entries/s",
-                f"{measured['ours'] / measured['floor']:.2f} x its floor B ({measured['floor']:,.0f}/s)",
-                f">= {TARGETS['floor_b']:.2f}",
-                measured["ours"] / measured["floor"] >= TARGETS["floor_b"],
-            )
-            for shape, measured in shapes.items()
-        ],
+        *shape_rows(shapes),
         row(
             f"encode command, {data.SHAPES[0]}, to /dev/null",
             f"{rate_cli:,.0f} entries/s",
