@@ -263,42 +263,41 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
     if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS or len(series) > MAX_SERIES_KEY_BYTES // 4:
         check_storable(series, time_ns)
 
-    fields = f"entry_bytes={len(raw)}i"
-    if api is not _NO_API:  # integers written as they are when plainly in range; any other value through the checks
+    numbers = ""  # integers written as they are when plainly in range; any other value through the checks
+    if api is not _NO_API:
         if api.time_to_response is not None or api.time_to_response_in_ns is not None:
-            fields += _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, api.time_to_response)
+            numbers = _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, api.time_to_response)
         if api.time_to_first_byte is not None or api.time_to_first_byte_in_ns is not None:
-            fields += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
+            numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
         if (rx := api.rx) is not None:
-            fields += (
+            numbers += (
                 f",auditEntry.api.rx={rx}i"
                 if rx.__class__ is int and MIN_INTEGER <= rx <= MAX_INTEGER
                 else _integer_field("auditEntry.api.rx", rx)
             )
         if (tx := api.tx) is not None:
-            fields += (
+            numbers += (
                 f",auditEntry.api.tx={tx}i"
                 if tx.__class__ is int and MIN_INTEGER <= tx <= MAX_INTEGER
                 else _integer_field("auditEntry.api.tx", tx)
             )
         if api.objects:
-            fields += f",auditEntry.api.objectCount={len(api.objects)}i"
-    fields += shared
+            numbers += f",auditEntry.api.objectCount={len(api.objects)}i"
     thing, request, path, failure = api.object, audit.request_id, audit.request_path, audit.error
     if '"' in (own := f"{thing}{request}{path}{failure}") or "\\" in own:  # each request's own strings
-        fields += _string_fields(OWN_STRING_FIELDS, (thing, request, path, failure))
+        own = _string_fields(OWN_STRING_FIELDS, (thing, request, path, failure))
     else:  # quoted as they are: nothing to escape
-        fields += (
+        own = (
             (f',auditEntry.api.object="{thing}"' if thing else "")
             + (f',auditEntry.requestID="{request}"' if request else "")
             + (f',auditEntry.requestPath="{path}"' if path else "")
             + (f',auditEntry.error="{failure}"' if failure else "")
         )
-    if include_message:  # last, so that the short fields are joined before the long one (json_field_string, inlined)
-        if "\t" in text or "\r" in text or "\n" in text:
-            return series, f"{fields},message={escape_field_string(text)}", time_ns
-        return series, f"{fields},message={dumps(text).decode()}", time_ns
-    return series, fields, time_ns
+    if not include_message:
+        return series, f"entry_bytes={len(raw)}i{numbers}{shared}{own}", time_ns
+    # the message last, with orjson's escaper (json_field_string, inlined)
+    message = escape_field_string(text) if "\t" in text or "\r" in text or "\n" in text else dumps(text).decode()
+    return series, f"entry_bytes={len(raw)}i{numbers}{shared}{own},message={message}", time_ns
 
 
 def _bad_line(raw: bytes, error: Exception) -> BadLine:
