@@ -116,8 +116,9 @@ def quick_handoffs(interval_s: float = HANDOFF_INTERVAL_S) -> Iterator[None]:
     A thread coming back from zlib or file I/O waits until the thread running Python code gives the GIL up, which
     the interpreter forces only after its switch interval (5 ms). The stage writer needs the GIL about three times
     per 4 MiB batch that it compresses in ~10 ms, so at 5 ms it falls behind the encoder and stalls it; at 1 ms
-    parse + stage is ~25% faster (`make bench`). The interval is process-wide: it is set for the block and restored
-    after it (the smaller of the two is kept when blocks nest).
+    parse + stage of 200,000 entries takes 9.2 µs an entry instead of 10.5 (best of 6; medians 9.5 and 11.1). The
+    interval is process-wide: it is set for the block and restored after it (the smaller of the two is kept when
+    blocks nest), so callers wrap only the parse of an object in it.
     """
     previous = sys.getswitchinterval()
     sys.setswitchinterval(min(previous, interval_s))
