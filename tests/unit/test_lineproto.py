@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from include.lyve_audit.caching import BoundedCache
 from include.lyve_audit.lineproto import (
     escape_field_string,
     escape_tag_value,
@@ -119,3 +120,19 @@ def test_parse_duration_rejects(value: object) -> None:
 )
 def test_host_without_port(address: str, expected: str) -> None:
     assert host_without_port(address) == expected
+
+
+def test_bounded_cache_computes_each_key_once_and_holds_at_most_its_limit() -> None:
+    computed: list[str] = []
+
+    def upper(text: str) -> str:
+        computed.append(text)
+        return text.upper()
+
+    cache: BoundedCache[str, str] = BoundedCache(upper, limit=2)
+    assert [cache["a"], cache["a"], cache["b"]] == ["A", "A", "B"]
+    assert computed == ["a", "b"]
+    assert cache["c"] == "C"  # full: emptied, then "c" remembered
+    assert dict(cache) == {"c": "C"}
+    assert [cache["a"], cache["c"]] == ["A", "C"]
+    assert computed == ["a", "b", "c", "a"]

@@ -212,6 +212,8 @@ def edge_lines() -> list[bytes]:
         b"2026-1a-20T10:00:00.",
     ]
     clients = [b"", b"10.0.0.1", b"10.0.0.1:", b"h:1:2", b"a b:80", b"[::1]:80", b"10.0.0.1:8x", b"host:007", b"a,b=c"]
+    clients += [b" 10.0.0.1:80", b"10.0.0.1 :80", b"10.0.0.1: 80", b":80", b"my-host:80", "١٢:80".encode()]
+    clients += [b"10.0.0.1\\:80", b"2001:db8::1", b"\u00a010.0.0.1:80", b"10.0.0.1:\u0661"]
     codes = [b'"404"', b'""', b'"4 04"', b'"a=b,c"', b'"x\\"y"', b'"\u00e9"', b"-1", b"9223372036854775807"]
     lines = [raw.replace(when, b'"time":"' + stamp) for stamp in times]
     lines += [raw.replace(client, client + address + b'", "old":"') for address in clients]
