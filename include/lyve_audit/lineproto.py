@@ -16,6 +16,7 @@ Field strings carry every string exactly (quotes and backslashes are escaped).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from orjson import dumps as _dumps
@@ -52,12 +53,9 @@ def _escaped_tag_value(value: str) -> str:
     return value.translate(_TAG_TRANSLATION)
 
 
-_ESCAPED_TAG_VALUES: BoundedCache[str, str] = BoundedCache(_escaped_tag_value)
-
-
-def escape_tag_value(value: str) -> str:
-    """Escape a tag value (remembered: tag values repeat heavily, and `translate` is slow)."""
-    return _ESCAPED_TAG_VALUES[value]
+escape_tag_value: Callable[[str], str] = BoundedCache(_escaped_tag_value).__getitem__
+"""Escape a tag value, remembered (tag values repeat heavily, and `translate` is slow): the cache's own lookup, so a
+hit runs no Python code."""
 
 
 def escape_field_string(value: str) -> str:
@@ -83,8 +81,7 @@ def json_field_string(text: str) -> str:
 
 def tag_set(pairs: list[tuple[str, str]]) -> str:
     """`,key=value` for every non-empty value, in the given (already sorted) key order."""
-    escaped = _ESCAPED_TAG_VALUES
-    return "".join(f",{key}={escaped[value]}" for key, value in pairs if value)
+    return "".join(f",{key}={escape_tag_value(value)}" for key, value in pairs if value)
 
 
 _TIME = re.compile(
