@@ -33,6 +33,7 @@ from include.lyve_audit.lineproto import (
     MAX_TIME_NS,
     MIN_INTEGER,
     MIN_TIME_NS,
+    PREFIX_NS,
     check_storable,
     escape_field_string,
     host_without_port,
@@ -239,10 +240,21 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         raise BadLine(NEITHER_SHAPE)
 
     when = audit.time
-    try:  # parse_time_ns answers the usual `…Z` times from its cache of seconds
-        time_ns = parse_time_ns(when)
-    except (ValueError, TypeError):  # not a time, or absent (None)
-        time_ns = as_time_ns("auditEntry.time" if audit is not entry else "time", when)  # raises the BadLine
+    if (  # Go's RFC 3339 with nanoseconds, as Lyve Cloud and MinIO write nine times in ten: parse_time_ns inlined
+        when.__class__ is str  # (a number where the time belongs stays one: see _TEXT_FIELD)
+        and len(when) == 30
+        and when[29] == "Z"
+        and when[19] == "."
+        and (fraction := when[20:29]).isdigit()
+        and fraction.isascii()
+        and (start := PREFIX_NS[when[:19]]) is not None
+    ):
+        time_ns = start + int(fraction)
+    else:
+        try:  # any other time (fewer digits, an offset, a Go time) through parse_time_ns itself
+            time_ns = parse_time_ns(when)
+        except (ValueError, TypeError):  # not a time, or absent (None)
+            time_ns = as_time_ns("auditEntry.time" if audit is not entry else "time", when)  # raises the BadLine
 
     api = audit.api or _NO_API
     head, tail, shared = _HEADS[
