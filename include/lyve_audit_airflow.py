@@ -45,6 +45,7 @@ def settings() -> Settings:
         max_bad_ratio=float(_variable("lyve_max_bad_ratio", str(base.max_bad_ratio))),
         batch_bytes=int(_variable("lyve_batch_bytes", str(DEFAULT_BATCH_BYTES))),
         group_bytes=int(_variable("lyve_group_bytes", str(base.group_bytes))),
+        max_line_bytes=int(_variable("lyve_max_line_bytes", str(base.max_line_bytes))),
         prefix_discovery=timedelta(
             hours=float(_variable("lyve_prefix_discovery_hours", str(base.prefix_discovery.total_seconds() / 3600)))
         ),

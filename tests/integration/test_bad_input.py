@@ -302,6 +302,21 @@ def test_a_10_mb_line_is_loaded_whole(deployment: Deployment) -> None:
     assert rows[0]["message"] == big.decode()
 
 
+def test_a_line_past_the_line_limit_variable_is_quarantined_by_its_length(deployment: Deployment) -> None:
+    """`lyve_max_line_bytes` bounds a line: one past it is quarantined by its length (its first bytes kept), the
+    lines around it load."""
+    big = orjson.dumps(entry(2) | {"auditEntry": entry(2)["auditEntry"] | {"userAgent": "A" * 20_000}})
+    deployment.put(KEY, [line(1), big, line(3)])
+    deployment.run(HOUR_END, LENIENT | {"lyve_max_line_bytes": "16384"})
+    assert loaded_ids(deployment) == ids(1, 3)
+    [record] = deployment.quarantined()
+    assert (record["line"], record["reason"]) == (
+        2,
+        f"line of {len(big):,} bytes, longer than the limit of 16,384: not read",
+    )
+    assert record["text"] == big[:2048].decode()
+
+
 def test_keys_that_are_not_audit_logs_are_skipped_and_counted(deployment: Deployment) -> None:
     """7 keys that are not audit logs (other files, impossible stamps, unknown kinds) are counted and never read."""
     not_logs = [
