@@ -52,9 +52,14 @@ class GeneratedObject:
     def body(self) -> bytes:
         """The object's gzip bytes (gzip mtime fixed, so equal input gives equal bytes)."""
         ending = b"\r\n" if self.crlf else b"\n"
-        dumps = (lambda entry: json.dumps(entry).encode()) if self.python_json else orjson.dumps
+        dumps = _python_json if self.python_json else orjson.dumps
         text = b"".join(dumps(entry) + ending for entry in self.entries)
         return gzip.compress(text, compresslevel=6, mtime=0)
+
+
+def _python_json(entry: dict[str, Any]) -> bytes:
+    """An entry as Python's json writes it (`", "` and `": "` separators), as some shippers do."""
+    return json.dumps(entry).encode()
 
 
 def _stamp(moment: datetime) -> str:

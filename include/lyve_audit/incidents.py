@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from include.lyve_audit.demo import GeneratedObject, console_entry, iam_entry, s3_entry
 from include.lyve_audit.keys import month_folder
@@ -23,16 +23,83 @@ INTRUDER_IP = "203.0.113.66"
 NEW_ADMIN_IP = "198.51.100.7"
 """The address a bucket policy, object lock and lifecycle change come from (new for that account)."""
 
-DELETE_BURST = {"minute": 3, "account": "cleanup-bot", "creator": "ops@example.com", "bucket": "media-assets"}
+
+class CallerSpec(TypedDict):
+    """An incident of one account's S3 calls on one bucket, from `minute` of the hour."""
+
+    minute: int
+    account: str
+    creator: str
+    bucket: str
+
+
+class EnumerationSpec(TypedDict):
+    """Anonymous guesses of keys in one bucket, from `minute` of the hour."""
+
+    minute: int
+    guesses: int
+    bucket: str
+
+
+class ConfigChangeSpec(CallerSpec):
+    """Configuration calls (`apis`) of one account on one bucket."""
+
+    apis: tuple[str, ...]
+
+
+class LoginGuessingSpec(TypedDict):
+    """Failed Console logins of one user, then one that works."""
+
+    minute: int
+    user: str
+    failures: int
+
+
+class SlowReadsSpec(TypedDict):
+    """Reads of one bucket answered in `latency_s` (low, high) seconds."""
+
+    minute: int
+    calls: int
+    bucket: str
+    latency_s: tuple[int, int]
+
+
+class IamChangeSpec(TypedDict):
+    """IAM actions of one user from the intruder's address."""
+
+    minute: int
+    user: str
+    actions: tuple[str, ...]
+
+
+class BadLinesSpec(TypedDict):
+    """An IAM object of `good` entries followed by `bad` lines that are not JSON."""
+
+    minute: int
+    good: int
+    bad: int
+
+
+DELETE_BURST: CallerSpec = {
+    "minute": 3,
+    "account": "cleanup-bot",
+    "creator": "ops@example.com",
+    "bucket": "media-assets",
+}
 DELETE_CALLS = 140
 BATCH_DELETES = 3
 BATCH_SIZE = 250
-DENIED_ACCOUNT = {"minute": 12, "account": "analytics", "creator": "data@example.com", "bucket": "backup-prod-eu"}
+DENIED_ACCOUNT: CallerSpec = {
+    "minute": 12,
+    "account": "analytics",
+    "creator": "data@example.com",
+    "bucket": "backup-prod-eu",
+}
 DENIED_CALLS = 40
 DENIED_IPS = ("10.7.0.11", "10.7.0.12", "10.7.0.13", "10.7.0.14")
-ENUMERATION = {"minute": 22, "guesses": 60, "bucket": "media-assets"}
+ENUMERATION: EnumerationSpec = {"minute": 22, "guesses": 60, "bucket": "media-assets"}
 """Anonymous reads of guessed keys, all denied: enumeration from one address."""
-CONFIG_CHANGES = {
+CONFIG_CHANGES: ConfigChangeSpec = {
     "minute": 31,
     "account": "media-uploader",
     "creator": "dev@example.com",
@@ -45,10 +112,14 @@ CONFIG_CHANGES = {
         "PutBucketTagging",
     ),
 }
-LOGIN_GUESSING = {"minute": 41, "user": "bob@example.com", "failures": 8}
-SLOW_READS = {"minute": 50, "calls": 20, "bucket": "logs-archive-2024", "latency_s": (5, 9)}
-IAM_CHANGES = {"minute": 45, "user": "bob@example.com", "actions": ("CreateAccessKey", "AttachPolicy", "DeleteUser")}
-BAD_LINES = {"minute": 55, "good": 20, "bad": 3}
+LOGIN_GUESSING: LoginGuessingSpec = {"minute": 41, "user": "bob@example.com", "failures": 8}
+SLOW_READS: SlowReadsSpec = {"minute": 50, "calls": 20, "bucket": "logs-archive-2024", "latency_s": (5, 9)}
+IAM_CHANGES: IamChangeSpec = {
+    "minute": 45,
+    "user": "bob@example.com",
+    "actions": ("CreateAccessKey", "AttachPolicy", "DeleteUser"),
+}
+BAD_LINES: BadLinesSpec = {"minute": 55, "good": 20, "bad": 3}
 """An IAM object with 3 bad lines of 23: above the 1% share, so the run that loads it fails and is recorded failed."""
 
 
@@ -115,95 +186,86 @@ def incident_objects(hour: datetime, seed: int = 1, bad_lines: bool = True) -> I
     """The incident objects of one hour (UTC, whole hour), in the order their incidents happen; `bad_lines=False`
     leaves out the object that fails its run."""
     rng = random.Random(seed)
-    at = {name: hour + timedelta(minutes=spec["minute"]) for name, spec in _SPECS.items()}
 
-    spec = DELETE_BURST
-    caller = (spec["account"], spec["creator"])
+    def at(minute: int) -> datetime:
+        return hour + timedelta(minutes=minute)
+
+    burst = DELETE_BURST
+    caller = (burst["account"], burst["creator"])
     deletes = [
-        _s3(rng, moment, spec["bucket"], "DeleteObject", (204, "No Content"), caller, "10.9.9.9")
-        for moment in _spread(at["deletes"], DELETE_CALLS, 180)
+        _s3(rng, moment, burst["bucket"], "DeleteObject", (204, "No Content"), caller, "10.9.9.9")
+        for moment in _spread(at(burst["minute"]), DELETE_CALLS, 180)
     ]
-    for moment in _spread(at["deletes"] + timedelta(seconds=181), BATCH_DELETES, 30):
-        entry = _s3(rng, moment, spec["bucket"], "DeleteObjects", (200, "OK"), caller, "10.9.9.9")
+    for moment in _spread(at(burst["minute"]) + timedelta(seconds=181), BATCH_DELETES, 30):
+        entry = _s3(rng, moment, burst["bucket"], "DeleteObjects", (200, "OK"), caller, "10.9.9.9")
         entry["auditEntry"]["api"]["objects"] = [
             {"objectName": f"cache/{rng.randint(0, 10**6):07d}.bin"} for _ in range(BATCH_SIZE)
         ]
         entry["auditEntry"]["api"].pop("object", None)
         deletes.append(entry)
-    yield _s3_object(hour, spec["bucket"], spec["minute"], deletes)
+    yield _s3_object(hour, burst["bucket"], burst["minute"], deletes)
 
-    spec = DENIED_ACCOUNT
-    caller = (spec["account"], spec["creator"])
+    refused = DENIED_ACCOUNT
+    caller = (refused["account"], refused["creator"])
     denied = [
-        _s3(rng, moment, spec["bucket"], "GetObject", (403, "Forbidden"), caller, DENIED_IPS[index % 4])
-        for index, moment in enumerate(_spread(at["denied"], DENIED_CALLS, 180))
+        _s3(rng, moment, refused["bucket"], "GetObject", (403, "Forbidden"), caller, DENIED_IPS[index % 4])
+        for index, moment in enumerate(_spread(at(refused["minute"]), DENIED_CALLS, 180))
     ]
-    yield _s3_object(hour, spec["bucket"], spec["minute"], denied)
+    yield _s3_object(hour, refused["bucket"], refused["minute"], denied)
 
-    spec = ENUMERATION
+    enumeration = ENUMERATION
     guesses = [
-        _s3(rng, moment, spec["bucket"], "GetObject", (403, "Forbidden"), None, INTRUDER_IP)
-        for moment in _spread(at["enumeration"], spec["guesses"], 120)
+        _s3(rng, moment, enumeration["bucket"], "GetObject", (403, "Forbidden"), None, INTRUDER_IP)
+        for moment in _spread(at(enumeration["minute"]), enumeration["guesses"], 120)
     ]
     for index, entry in enumerate(guesses):
         entry["auditEntry"]["api"]["object"] = f"backups/{index:03d}/db.dump"
-    yield _s3_object(hour, spec["bucket"], spec["minute"], guesses)
+    yield _s3_object(hour, enumeration["bucket"], enumeration["minute"], guesses)
 
-    spec = CONFIG_CHANGES
-    caller = (spec["account"], spec["creator"])
+    config = CONFIG_CHANGES
+    caller = (config["account"], config["creator"])
     changes = [
-        _s3(rng, moment, spec["bucket"], api, (200, "OK"), caller, NEW_ADMIN_IP)
-        for api, moment in zip(spec["apis"], _spread(at["config"], len(spec["apis"]), 60), strict=True)
+        _s3(rng, moment, config["bucket"], api, (200, "OK"), caller, NEW_ADMIN_IP)
+        for api, moment in zip(config["apis"], _spread(at(config["minute"]), len(config["apis"]), 60), strict=True)
     ]
     for entry in changes:
         entry["auditEntry"]["api"].pop("object", None)
-    yield _s3_object(hour, spec["bucket"], spec["minute"], changes)
+    yield _s3_object(hour, config["bucket"], config["minute"], changes)
 
-    spec = LOGIN_GUESSING
+    guessing = LOGIN_GUESSING
     logins = []
-    for index, moment in enumerate(_spread(at["logins"], spec["failures"] + 1, 120)):
+    for index, moment in enumerate(_spread(at(guessing["minute"]), guessing["failures"] + 1, 120)):
         entry = console_entry(rng, moment)
-        failed = index < spec["failures"]  # then the guess that worked
-        entry["UserIdentity"].update({"UserName": spec["user"], "IPAddress": f"{INTRUDER_IP}:{40000 + index}"})
+        failed = index < guessing["failures"]  # then the guess that worked
+        entry["UserIdentity"].update({"UserName": guessing["user"], "IPAddress": f"{INTRUDER_IP}:{40000 + index}"})
         entry["ConsoleEvent"].update(
             {"Eventname": "Login", "Status": "Failure" if failed else "Success", "StatusCode": 401 if failed else 200}
         )
         logins.append(entry)
-    yield GeneratedObject(_key(hour, "console", spec["minute"]), logins, crlf=True)
+    yield GeneratedObject(_key(hour, "console", guessing["minute"]), logins, crlf=True)
 
-    spec = IAM_CHANGES
+    iam_changes = IAM_CHANGES
     iam = []
-    for action, moment in zip(spec["actions"], _spread(at["iam"], len(spec["actions"]), 60), strict=True):
+    actions = iam_changes["actions"]
+    for action, moment in zip(actions, _spread(at(iam_changes["minute"]), len(actions), 60), strict=True):
         entry = iam_entry(rng, moment)
-        entry["content"].update({"user_name": spec["user"], "ip": f"{INTRUDER_IP}:41000", "action": action})
+        entry["content"].update({"user_name": iam_changes["user"], "ip": f"{INTRUDER_IP}:41000", "action": action})
         iam.append(entry)
-    yield GeneratedObject(_key(hour, "IAM", spec["minute"]), iam)
+    yield GeneratedObject(_key(hour, "IAM", iam_changes["minute"]), iam)
 
-    spec = SLOW_READS
-    low, high = spec["latency_s"]
+    reads = SLOW_READS
+    low, high = reads["latency_s"]
     slow = []
-    for moment in _spread(at["slow"], spec["calls"], 120):
+    for moment in _spread(at(reads["minute"]), reads["calls"], 120):
         entry = _s3(
-            rng, moment, spec["bucket"], "GetObject", (200, "OK"), ("analytics", "data@example.com"), "10.2.3.4"
+            rng, moment, reads["bucket"], "GetObject", (200, "OK"), ("analytics", "data@example.com"), "10.2.3.4"
         )
         entry["auditEntry"]["api"]["timeToResponse"] = f"{rng.randint(low * 10**9, high * 10**9)}ns"
         slow.append(entry)
-    yield _s3_object(hour, spec["bucket"], spec["minute"], slow)
+    yield _s3_object(hour, reads["bucket"], reads["minute"], slow)
 
     if not bad_lines:
         return
-    spec = BAD_LINES
-    good = [iam_entry(rng, moment) for moment in _spread(at["bad"], spec["good"], 60)]
-    yield CorruptObject(_key(hour, "IAM", spec["minute"]), good, bad_lines=spec["bad"])
-
-
-_SPECS: dict[str, dict[str, Any]] = {
-    "deletes": DELETE_BURST,
-    "denied": DENIED_ACCOUNT,
-    "enumeration": ENUMERATION,
-    "config": CONFIG_CHANGES,
-    "logins": LOGIN_GUESSING,
-    "iam": IAM_CHANGES,
-    "slow": SLOW_READS,
-    "bad": BAD_LINES,
-}
+    corrupt = BAD_LINES
+    good = [iam_entry(rng, moment) for moment in _spread(at(corrupt["minute"]), corrupt["good"], 60)]
+    yield CorruptObject(_key(hour, "IAM", corrupt["minute"]), good, bad_lines=corrupt["bad"])
