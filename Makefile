@@ -1,4 +1,5 @@
-# `make test` builds everything the tests need from nothing: Debian's InfluxDB engine, the .venv, then lint + pytest.
+# `make test` builds everything the tests need from nothing: Debian's InfluxDB engine, the .venv, then lint (ruff,
+# mypy) + pytest.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,9 +17,11 @@ unit: venv
 integration: engine browser venv
 	PYTHONPATH=$(CURDIR) $(BIN)/pytest tests/integration
 
+# ruff (lint + format), then mypy --strict on include/ (pyproject.toml's [tool.mypy]).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=$(CURDIR) $(BIN)/mypy
 
 engine:
 	@command -v influxd >/dev/null 2>&1 || { \
