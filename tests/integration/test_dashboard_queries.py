@@ -462,7 +462,7 @@ def _top_accounts(ctx: Context) -> None:
         expected = {account: (len(items), total(r.tx for r in items)) for account, items in groups.items()}
         got = {a: (row["requests"], row["bytes_out"]) for a, row in by_tags(rows, "serviceAccountName").items()}
         assert got == expected
-        assert {"backup-svc", "media-uploader", "analytics", ""} <= set(got)  # "" = no account (README)
+        assert {"backup-svc", "media-uploader", "analytics", ""} <= set(got)  # "" = no account (docs/schema.md)
 
 
 @check("lyve-s3-api", "Top client IPs")

@@ -1,8 +1,8 @@
 """An independent reading of S3 API lines, for the tests: the stdlib's `json` and plain dicts, no msgspec, no caches.
 
-It states the `audit-01` mapping as directly as possible (docs/guarantees.md, README "Tags and fields"), so the
-product's encoder, which decodes with msgspec and inlines its common cases for speed, can be compared with it line by
-line. It shares only lineproto's documented text helpers (time and duration parsing, escaping), tested on their own.
+It states the `audit-01` mapping as directly as possible (docs/guarantees.md, docs/schema.md), so the product's
+encoder, which decodes with msgspec and inlines its common cases for speed, can be compared with it line by line.
+It shares only lineproto's documented text helpers (time and duration parsing, escaping), tested on their own.
 """
 
 from __future__ import annotations
