@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import stop_process
+
 WORKER_HOSTNAME_ENV = "LYVE_TEST_WORKER_HOSTNAME"
 AIRFLOW_CLI = (sys.executable, "-m", "airflow")
 
@@ -104,13 +106,7 @@ class ManagedProcess:
         """SIGTERM (Celery's warm shutdown), SIGKILL after `grace_s`, then whatever its group still holds."""
         if self.popen is None:
             return None
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=15)
+        stop_process(self.popen, grace_s)
         self._kill_group()
         return self.popen.returncode
 

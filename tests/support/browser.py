@@ -16,6 +16,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.influx_engine import free_port
+from tests.support.processes import stop_process
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -116,10 +117,5 @@ class Browser:
 
     def close(self) -> None:
         self.socket.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.profile, ignore_errors=True)

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from local_run.stack import INFLUXD_CONFIG
+from tests.support.processes import stop_process
 
 
 def free_port() -> int:
@@ -82,13 +83,8 @@ class InfluxEngine:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def query(self, influxql: str, database: str | None = None, method: str = "GET") -> list[dict[str, Any]]:
         """Run InfluxQL and return the `series` of the first statement (empty list when none)."""
