@@ -9,18 +9,27 @@ dropped), the error of an `ahead` producer after every item before it.
 
 from __future__ import annotations
 
+import enum
 import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Final, Generic, Self, TypeVar
 
 T = TypeVar("T")
 HANDOFF_INTERVAL_S = 0.001
 """The GIL switch interval while background threads work beside Python code (the interpreter's default is 5 ms)."""
-_DONE = object()
+
+
+class _End(enum.Enum):
+    """The end of the pieces, of a type of its own, so that a queue of `T | _End` stays typed."""
+
+    END = enum.auto()
+
+
+_END: Final = _End.END
 
 
 class Background(Generic[T]):
@@ -28,16 +37,16 @@ class Background(Generic[T]):
 
     def __init__(self, consume: Callable[[T], None], depth: int = 2, name: str = "lyve-background") -> None:
         self._consume = consume
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[T | _End] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (piece := self._queue.get()) is not _DONE:
+        while not isinstance(piece := self._queue.get(), _End):
             if self._error is None:
                 try:
-                    self._consume(piece)  # type: ignore[arg-type]
+                    self._consume(piece)
                 except BaseException as error:
                     self._error = error
 
@@ -50,7 +59,7 @@ class Background(Generic[T]):
     def close(self) -> None:
         """Wait until every piece is consumed; raises the consumer's error if it failed."""
         if self._thread.is_alive():
-            self._queue.put(_DONE)
+            self._queue.put(_END)
             self._thread.join()
         if self._error is not None:
             raise self._error
@@ -76,7 +85,7 @@ def ahead(items: Iterable[T], depth: int = 2, name: str = "lyve-ahead") -> Itera
     An error of the producer is raised here after every item before it. When this generator is closed early, the
     producer stops after its current item and its thread is joined, so nothing runs on after the caller is done.
     """
-    handoff: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    handoff: queue.Queue[tuple[T | _End, BaseException | None]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
@@ -85,20 +94,20 @@ def ahead(items: Iterable[T], depth: int = 2, name: str = "lyve-ahead") -> Itera
                 if stop.is_set():
                     return
                 handoff.put((item, None))
-            handoff.put((_DONE, None))
+            handoff.put((_END, None))
         except BaseException as error:
-            handoff.put((_DONE, error))
+            handoff.put((_END, error))
 
     thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:
             item, error = handoff.get()
-            if item is _DONE:
+            if isinstance(item, _End):
                 if error is not None:
                     raise error
                 return
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()
         while thread.is_alive():  # take what it hands over, so that a producer waiting on a full queue can end
