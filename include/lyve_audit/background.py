@@ -1,10 +1,13 @@
 """Background threads that overlap I/O and compression with the Python code around them.
 
 zlib, file reads and writes and socket I/O release the GIL, so on a second core they run beside the code that
-encodes or batches. `Background` consumes pieces handed to it (compress + write, post); `ahead` produces them
-(read + inflate). At most `depth` pieces wait either way, so memory stays bounded, and errors cross to the caller:
-the first error of a `Background` consumer is raised at the producer's next `put` or at `close` (later pieces are
-dropped), the error of an `ahead` producer after every item before it.
+encodes. `Background` consumes pieces handed to it (the stage writer: compress + write, while the encoder makes the
+next batch); `ahead` produces them (read + inflate). Only these two pay in `make bench`; posting staged batches
+from a thread gained nothing, so writes to InfluxDB run in the caller's thread.
+
+At most `depth` pieces wait either way, so memory stays bounded, and errors cross to the caller: the first error of a
+`Background` consumer is raised at the producer's next `put` or at `close` (later pieces are dropped), the error of
+an `ahead` producer after every item before it.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from influxdb_client.rest import ApiException
 from influxdb_client.service.write_service import WriteService
 from urllib3.util.retry import Retry
 
-from include.lyve_audit.background import Background
 from include.lyve_audit.errors import DestinationError, DestinationUnavailable, PartialWrite
 from include.lyve_audit.keys import PastPlans
 from include.lyve_audit.lineproto import escape_field_string, tag_set
@@ -446,37 +445,23 @@ def write_batch(client: InfluxClient, target: InfluxTarget, batch: GzippedBatch)
 
 
 def write_batches(client: InfluxClient, target: InfluxTarget, batches: Iterable[GzippedBatch]) -> int:
-    """Write every batch in order; returns the number of points written.
+    """Write every batch in order, one request after the other; returns the number of points written.
 
-    For the staged batches of an object (`load_points`): a background thread posts each batch (socket I/O releases
-    the GIL) while the next one is read from the stage, which may be S3; one batch waits at most, so memory stays
-    about two batches.
+    No thread: reading the next staged batch takes a small fraction of the time InfluxDB takes to accept one, so a
+    background poster gained nothing (100,000 entries, 22 MB staged: 8.89 s with one, 8.86 s without).
     """
-
-    def post(batch: GzippedBatch) -> None:
-        write_batch(client, target, batch)
-
     written = 0
-    with Background(post, depth=1, name="lyve-influx-writer") as writer:
-        for batch in batches:
-            writer.put(batch)
-            written += batch.points
+    for batch in batches:
+        write_batch(client, target, batch)
+        written += batch.points
     return written
 
 
 def write_lines(
     client: InfluxClient, target: InfluxTarget, lines: Iterable[bytes], batch_bytes: int = DEFAULT_BATCH_BYTES
 ) -> int:
-    """Write lines in batches of about `batch_bytes`, one request after the other; returns the number written.
-
-    For lines already in memory (ledger, plan and run records): there is nothing to overlap the posts with, so no
-    thread is started.
-    """
-    written = 0
-    for lines_of_batch in byte_batches(lines, batch_bytes):
-        write_batch(client, target, GzippedBatch.of(lines_of_batch))
-        written += len(lines_of_batch)
-    return written
+    """Write lines in batches of about `batch_bytes`; returns the number of lines written."""
+    return write_batches(client, target, map(GzippedBatch.of, byte_batches(lines, batch_bytes)))
 
 
 @dataclass(frozen=True, slots=True)
