@@ -80,21 +80,11 @@ class BadLinesSpec(TypedDict):
     bad: int
 
 
-DELETE_BURST: CallerSpec = {
-    "minute": 3,
-    "account": "cleanup-bot",
-    "creator": "ops@example.com",
-    "bucket": "media-assets",
-}
+DELETE_BURST = CallerSpec(minute=3, account="cleanup-bot", creator="ops@example.com", bucket="media-assets")
 DELETE_CALLS = 140
 BATCH_DELETES = 3
 BATCH_SIZE = 250
-DENIED_ACCOUNT: CallerSpec = {
-    "minute": 12,
-    "account": "analytics",
-    "creator": "data@example.com",
-    "bucket": "backup-prod-eu",
-}
+DENIED_ACCOUNT = CallerSpec(minute=12, account="analytics", creator="data@example.com", bucket="backup-prod-eu")
 DENIED_CALLS = 40
 DENIED_IPS = ("10.7.0.11", "10.7.0.12", "10.7.0.13", "10.7.0.14")
 ENUMERATION: EnumerationSpec = {"minute": 22, "guesses": 60, "bucket": "media-assets"}
