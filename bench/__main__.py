@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,10 @@ ENTRIES = int(os.environ.get("BENCH_ENTRIES", "200000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 """Each CPU timing is the best of this many runs; the engine-bound rates (sink, end to end) are the median of this
 many runs each, taken in turns so that the machine's drift falls on both alike."""
+SHAPE_ENTRIES = int(os.environ.get("BENCH_SHAPE_ENTRIES", "50000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
+"""The rows with a speed target (each shape against its floor B, the encode command against parse + encode) are the
+median of this many rounds on objects of SHAPE_ENTRIES entries (`in_rounds`)."""
 CATCH_UP_HOURS = int(os.environ.get("BENCH_CATCHUP_HOURS", "24"))
 """Hours of small objects the scheduler catches up in the catch-up rows (0 leaves them out: about 10 minutes)."""
 BIG_BYTES = int(os.environ.get("BENCH_BIG_BYTES", str(1_000_000_000)))
@@ -126,14 +131,14 @@ def encoded(body: bytes, entries: int = ENTRIES) -> Iterator[str]:
         raise RuntimeError(f"unexpected counts {counts}")
 
 
-def ours(body: bytes) -> int:
+def ours(body: bytes, entries: int = ENTRIES) -> int:
     """Lines are consumed one by one and not kept, like the floors' parsed entries (the product streams them), with
     the GIL switch interval `parse_objects` runs under."""
     with quick_handoffs():
-        return sum(1 for _ in encoded(body))
+        return sum(1 for _ in encoded(body, entries))
 
 
-def cli_encode(path: Path) -> int:
+def cli_encode(path: Path, entries: int) -> int:
     """The `encode` command on a local object, in this process, its output to /dev/null; returns the points."""
     args = argparse.Namespace(file=str(path), no_message=False)
     saved = sys.stdout, sys.stderr
@@ -144,20 +149,42 @@ def cli_encode(path: Path) -> int:
                 raise RuntimeError("encode reported bad lines")
         finally:
             sys.stdout, sys.stderr = saved
-    return ENTRIES
+    return entries
+
+
+def in_rounds(base: Callable[[], int], measured: Callable[[], int], entries: int) -> dict[str, float]:
+    """Time `base` and `measured` back to back in ROUNDS rounds (which goes first alternates); the median rate of
+    each and the median and quartiles of the per-round ratio measured / base.
+
+    This machine's speed drifts by a quarter within a minute, the same way for both runs of a round: the ratio of
+    a round is steadier than either rate, and the median of rounds steadier than a best of runs timed apart."""
+    ratios, base_rates, measured_rates = [], [], []
+    for round_number in range(ROUNDS):
+        runs = (base, measured) if round_number % 2 == 0 else (measured, base)
+        seconds = {run: timed(run) for run in runs}
+        if not seconds[base][1] == seconds[measured][1] == entries:
+            raise RuntimeError("entry counts differ between measurements")
+        base_rates.append(entries / seconds[base][0])
+        measured_rates.append(entries / seconds[measured][0])
+        ratios.append(measured_rates[-1] / base_rates[-1])
+    ratios.sort()
+    return {
+        "base": statistics.median(base_rates),
+        "measured": statistics.median(measured_rates),
+        "ratio": statistics.median(ratios),
+        "low": ratios[len(ratios) // 4],
+        "high": ratios[-1 - len(ratios) // 4],
+    }
 
 
 def shape_rates(shape: str) -> dict[str, Any]:
-    """Floor B and parse + encode on ENTRIES entries of one fixed shape (bench/data.py), best of REPEATS each."""
-    lines = data.shape_lines(shape, ENTRIES)
+    """Floor B and parse + encode, in rounds, on SHAPE_ENTRIES entries of one fixed shape (bench/data.py)."""
+    lines = data.shape_lines(shape, SHAPE_ENTRIES)
     mean_bytes = sum(map(len, lines)) / len(lines)
     body = data.gzip_object(lines)
     del lines
-    seconds_floor, count_floor = best_of(lambda: floor_b(body))
-    seconds_ours, count_ours = best_of(lambda: ours(body))
-    if not count_floor == count_ours == ENTRIES:
-        raise RuntimeError(f"{shape}: entry counts differ between measurements")
-    return {"body": body, "mean_bytes": mean_bytes, "floor": ENTRIES / seconds_floor, "ours": ENTRIES / seconds_ours}
+    rounds = in_rounds(lambda: floor_b(body), lambda: ours(body, SHAPE_ENTRIES), SHAPE_ENTRIES)
+    return {"body": body, "mean_bytes": mean_bytes, **rounds}
 
 
 def write_into_doc(text: str) -> None:
@@ -295,10 +322,11 @@ def shape_rows(shapes: dict[str, dict[str, Any]]) -> list[list[str]]:
     return [
         row(
             f"parse + encode, {shape} ({measured['mean_bytes']:,.0f} B each)",
-            f"{measured['ours']:,.0f} entries/s",
-            f"{measured['ours'] / measured['floor']:.2f} x its floor B ({measured['floor']:,.0f}/s)",
+            f"{measured['measured']:,.0f} entries/s",
+            f"{measured['ratio']:.2f} x its floor B ({measured['base']:,.0f}/s); rounds {measured['low']:.2f}–"
+            f"{measured['high']:.2f}",
             f">= {TARGETS['floor_b']:.2f}",
-            measured["ours"] / measured["floor"] >= TARGETS["floor_b"],
+            measured["ratio"] >= TARGETS["floor_b"],
         )
         for shape, measured in shapes.items()
     ]
@@ -308,7 +336,10 @@ def main() -> None:
     if ONLY == "shapes":
         log(f"only the per-shape rows: {', '.join(data.SHAPES)}")
         shapes = {shape: shape_rates(shape) for shape in data.SHAPES}
-        sys.stdout.write(f"{table(shape_rows(shapes))}\nmachine: {cpu_model()}, {ENTRIES:,} entries a shape\n")
+        sys.stdout.write(
+            f"{table(shape_rows(shapes))}\nmachine: {cpu_model()}, {SHAPE_ENTRIES:,} entries a shape, median of "
+            f"{ROUNDS} rounds\n"
+        )
         return
     work = Path(tempfile.mkdtemp(prefix="lyve-bench-"))
     moto, s3_url = start_moto()
@@ -326,9 +357,11 @@ def main() -> None:
         shapes = {shape: shape_rates(shape) for shape in data.SHAPES}
         cli_path = work / data.object_key(0).rsplit("/", 1)[1]
         cli_path.write_bytes(shapes[data.SHAPES[0]]["body"])
-        log("the encode command on the documented shape")
-        seconds_cli, _ = best_of(lambda: cli_encode(cli_path))
-        rate_cli = ENTRIES / seconds_cli
+        log("the encode command on the documented shape, in rounds with parse + encode")
+        documented = shapes[data.SHAPES[0]]["body"]
+        cli = in_rounds(
+            lambda: ours(documented, SHAPE_ENTRIES), lambda: cli_encode(cli_path, SHAPE_ENTRIES), SHAPE_ENTRIES
+        )
         for measured in shapes.values():
             del measured["body"]
 
@@ -401,10 +434,10 @@ def main() -> None:
         *shape_rows(shapes),
         row(
             f"encode command, {data.SHAPES[0]}, to /dev/null",
-            f"{rate_cli:,.0f} entries/s",
-            f"{rate_cli / shapes[data.SHAPES[0]]['ours']:.2f} x its parse + encode",
+            f"{cli['measured']:,.0f} entries/s",
+            f"{cli['ratio']:.2f} x its parse + encode; rounds {cli['low']:.2f}–{cli['high']:.2f}",
             f">= {TARGETS['cli']:.2f}",
-            rate_cli / shapes[data.SHAPES[0]]["ours"] >= TARGETS["cli"],
+            cli["ratio"] >= TARGETS["cli"],
         ),
         row(
             "naive: flatten + Point.from_dict + to_line_protocol",

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from xxhash import xxh3_64_intdigest as content_hash
+
 from include.lyve_audit.errors import TooManyBadLines
 from include.lyve_audit.parse import BadLine, Line, ObjectReadError, OverlongLine
 from include.lyve_audit.schema import LINE_PARTS
@@ -56,7 +58,7 @@ COMPACT_EVERY = 1 << 16
 def _pack(slots: dict[int, int]) -> tuple[array[int], array[int]]:
     """A bucket's slots as sorted arrays of slot hashes and their contents (sorted and copied in C)."""
     ordered = sorted(slots)
-    return array("q", ordered), array("q", map(slots.__getitem__, ordered))
+    return array("q", ordered), array("Q", map(slots.__getitem__, ordered))
 
 
 @dataclass(slots=True)
@@ -71,8 +73,8 @@ class PointTimes:
     Every slot of the object is remembered: as a dict entry (about 100 bytes) while its time bucket is within
     `horizon_ns` of the latest entry seen, then packed with its bucket into two sorted arrays of 64-bit hashes
     (16 bytes a slot, found by bisection): about 15 MB for a 1 GB object. A slot is hash(series) ^ time (no tuple
-    to build), its content the hash of the line: two different slots that hash alike only move an entry by 1 ns
-    more.
+    to build), its content the line's 64-bit xxh3 (a third of the cost of hash() on a 1 KB line): two different
+    slots that hash alike only move an entry by 1 ns more.
     """
 
     horizon_ns: int = HORIZON_NS
@@ -90,7 +92,7 @@ class PointTimes:
         index = time_ns >> BUCKET_SHIFT
         if index > self._top:
             self._top = index
-        content = hash(raw)
+        content = content_hash(raw)
         while True:  # walk forward 1 ns at a time until a free slot or the same content is found
             index = time_ns >> BUCKET_SHIFT
             slot = hash(series) ^ time_ns
@@ -185,7 +187,7 @@ def encode_lines(
             slots = buckets.get(index)
             slot = hash(series) ^ time_ns
             if slots is not None and slot not in slots:  # (a bucket exists only once its index was seen)
-                slots[slot] = hash(raw)
+                slots[slot] = content_hash(raw)
             else:
                 at = times.assign(series, time_ns, raw)
                 if at is None:

@@ -111,17 +111,20 @@ _FRACTION_SCALE: list[int] = [10 ** (9 - digits) for digits in range(10)]
 
 
 def _prefix_ns(prefix: str) -> int | None:
-    """`YYYY-MM-DDTHH:MM:SS` by the full parser; None when the prefix is not that shape."""
+    """`YYYY-MM-DDTHH:MM:SS` by the full parser; None when the prefix is not that shape, or when its second is not
+    wholly inside InfluxDB's range (such times take the full parser, and check_storable words them)."""
     if len(prefix) != 19 or prefix[10] != "T" or not prefix.isascii():
         return None
     try:
-        return full_parse_time_ns(prefix)
+        start = full_parse_time_ns(prefix)
     except ValueError:
         return None
+    return start if MIN_TIME_NS <= start <= MAX_TIME_NS - 999_999_999 else None
 
 
 PREFIX_NS: BoundedCache[str, int | None] = BoundedCache(_prefix_ns)
-"""Nanoseconds since the epoch of a `YYYY-MM-DDTHH:MM:SS` prefix (UTC), or None when it is not one; remembered."""
+"""Nanoseconds since the epoch of a `YYYY-MM-DDTHH:MM:SS` prefix (UTC), or None when it is not one or its second
+lies (partly) outside InfluxDB's range; remembered. A time answered from here is always storable."""
 
 
 def full_parse_time_ns(text: str) -> int:

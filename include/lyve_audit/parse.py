@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from io import BytesIO
 from typing import IO
 
 from include.lyve_audit.background import ahead
@@ -80,6 +81,7 @@ def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTE
     number = 0
     pending = b""
     dropped = 0  # bytes of an over-long line dropped so far (0: not inside one)
+    carriage = False  # the last of them is a CR (not counted when the LF follows)
     prefix = b""
     try:
         for chunk in ahead(inflate(stream, name), name="lyve-inflate"):
@@ -87,20 +89,25 @@ def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTE
                 end = chunk.find(b"\n")
                 if end < 0:
                     dropped += len(chunk)
+                    carriage = chunk[-1:] == b"\r"
                     continue
                 number += 1
-                yield number, OverlongLine.of(dropped + len(chunk[:end].rstrip(b"\r")), max_line_bytes, prefix)
+                if end:
+                    carriage = chunk[end - 1 : end] == b"\r"
+                yield number, OverlongLine.of(dropped + end - carriage, max_line_bytes, prefix)
                 dropped, chunk = 0, chunk[end + 1 :]
+            if not chunk:
+                continue
             size = len(pending) + len(chunk)
-            pieces = chunk.split(b"\n")  # not (pending + chunk): that would copy the whole piece again
+            pieces = BytesIO(chunk).readlines()  # each line with its b"\n": memchr finds them (bytes.split does not)
             if pending:
                 pieces[0] = pending + pieces[0]
-            pending = pieces.pop()
+            pending = b"" if pieces[-1][-1:] == b"\n" else pieces.pop()
             if size > max_line_bytes:  # a line may be too long: each one measured
                 for piece in pieces:
                     number += 1
-                    if len(piece) > max_line_bytes:
-                        yield number, OverlongLine.of(len(piece.rstrip(b"\r")), max_line_bytes, piece)
+                    if (length := len(piece) - 1 - (piece[-2:-1] == b"\r")) > max_line_bytes:  # (LF, CR LF off)
+                        yield number, OverlongLine.of(length, max_line_bytes, piece)
                     elif stripped := piece.strip():
                         yield number, stripped
             else:
@@ -108,12 +115,15 @@ def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTE
                 for number, stripped in enumerate(map(bytes.strip, pieces), first):  # leaves `number` at the last
                     if stripped:
                         yield number, stripped
-            if len(pending) > max_line_bytes:
-                dropped, prefix, pending = len(pending), pending[:OVERLONG_PREFIX_BYTES], b""
+            if len(pending) > max_line_bytes + 1:  # (+1: its last byte may be the CR of CR LF)
+                dropped, carriage, prefix = len(pending), pending[-1:] == b"\r", pending[:OVERLONG_PREFIX_BYTES]
+                pending = b""
     except ObjectReadError as error:
         raise ObjectReadError(f"{error} after line {number}") from None
     if dropped:
-        yield number + 1, OverlongLine.of(dropped, max_line_bytes, prefix)
+        yield number + 1, OverlongLine.of(dropped - carriage, max_line_bytes, prefix)
+    elif (length := len(pending) - (pending[-1:] == b"\r")) > max_line_bytes:
+        yield number + 1, OverlongLine.of(length, max_line_bytes, pending)
     elif pending.strip():
         yield number + 1, pending.strip()
 

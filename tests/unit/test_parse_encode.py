@@ -49,6 +49,25 @@ def test_lines_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert [raw for _, raw in lines] == [f"line-{index}".encode() for index in range(50)]
 
 
+@pytest.mark.parametrize("piece", range(1, 30))
+def test_lines_across_inflated_pieces_of_every_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    """Pieces ending anywhere (inside a line, on its CR, on its LF, inside an over-long line) give the same lines as
+    splitting the whole text at once."""
+    monkeypatch.setattr("include.lyve_audit.parse.INFLATED_PIECE", piece)
+    body = b"a\r\nbb\n\n  \r\nccc\nlong-line-here\r\ntwelve-bytes\r\n\ne\nlast-line-13-b"
+    expected = []
+    for number, text in enumerate(body.split(b"\n"), 1):
+        if (length := len(text.rstrip(b"\r"))) > 12:
+            expected.append((number, f"line of {length:,} bytes, longer than the limit of 12: not read"))
+        elif text.strip():
+            expected.append((number, text.strip()))
+    with gz_file(tmp_path, body).open("rb") as stream:
+        lines = list(iter_lines(stream, "obj", max_line_bytes=12))
+    assert [(number, getattr(raw, "reason", raw)) for number, raw in lines] == expected
+
+
 def test_truncated_gzip_yields_complete_lines_then_names_object_and_line(tmp_path: Path) -> None:
     body = b"".join(entry(f"2026-01-10T13:00:{second:02d}Z") + b"\n" for second in range(60)) * 50
     path = tmp_path / "cut.gz"

@@ -123,6 +123,9 @@ _NO_API: Any = _TEXT_STRUCTS[0]()
 _NO_HEADERS: Any = _TEXT_STRUCTS[1]()
 _SAFE_DIGITS = len(str(MAX_INTEGER)) - 1
 """Latencies of at most this many digits fit a 64-bit integer field; longer ones are checked."""
+_LONG_SERIES = MAX_SERIES_KEY_BYTES // 4
+"""A series of at most this many characters fits InfluxDB's key limit whatever they encode to; a longer one is
+checked."""
 
 
 def _with_text(value: Any) -> Any:
@@ -243,18 +246,14 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
     if (  # Go's RFC 3339 with nanoseconds, as Lyve Cloud and MinIO write nine times in ten: parse_time_ns inlined
         when.__class__ is str  # (a number where the time belongs stays one: see _TEXT_FIELD)
         and len(when) == 30
-        and when[29] == "Z"
-        and when[19] == "."
+        and when[19::10] == ".Z"
         and (fraction := when[20:29]).isdigit()
         and fraction.isascii()
-        and (start := PREFIX_NS[when[:19]]) is not None
+        and (start := PREFIX_NS[when[:19]]) is not None  # (a second InfluxDB can store)
     ):
         time_ns = start + int(fraction)
-    else:
-        try:  # any other time (fewer digits, an offset, a Go time) through parse_time_ns itself
-            time_ns = parse_time_ns(when)
-        except (ValueError, TypeError):  # not a time, or absent (None)
-            time_ns = as_time_ns("auditEntry.time" if audit is not entry else "time", when)  # raises the BadLine
+    else:  # any other time (fewer digits, an offset, a Go time) through parse_time_ns itself
+        time_ns = _time_ns("auditEntry.time" if audit is not entry else "time", when)
 
     api = audit.api or _NO_API
     head, tail, shared = _HEADS[
@@ -277,15 +276,35 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
             series = f"{head}{_ip_tag(ip)}{tail}"
     else:
         series = head + tail
-    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS or len(series) > MAX_SERIES_KEY_BYTES // 4:
+    if len(series) > _LONG_SERIES:  # (the time is storable: checked above)
         check_storable(series, time_ns)
 
     numbers = ""  # integers written as they are when plainly in range; any other value through the checks
     if api is not _NO_API:
-        if api.time_to_response is not None or api.time_to_response_in_ns is not None:
-            numbers = _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, api.time_to_response)
-        if api.time_to_first_byte is not None or api.time_to_first_byte_in_ns is not None:
-            numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
+        if (
+            (took := api.time_to_response).__class__ is str
+            and took[-2:] == "ns"
+            and api.time_to_response_in_ns is None
+            and (digits := took[:-2]).isdigit()
+            and digits.isascii()
+            and len(digits) <= _SAFE_DIGITS
+            and digits[0] != "0"
+        ):  # `_latency`'s usual case, inlined
+            numbers = f",auditEntry.api.timeToResponse={digits}i"
+        elif took is not None or api.time_to_response_in_ns is not None:
+            numbers = _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, took)
+        if (
+            (took := api.time_to_first_byte).__class__ is str
+            and took[-2:] == "ns"
+            and api.time_to_first_byte_in_ns is None
+            and (digits := took[:-2]).isdigit()
+            and digits.isascii()
+            and len(digits) <= _SAFE_DIGITS
+            and digits[0] != "0"
+        ):
+            numbers += f",auditEntry.api.timeToFirstByte={digits}i"
+        elif took is not None or api.time_to_first_byte_in_ns is not None:
+            numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, took)
         if (rx := api.rx) is not None:
             numbers += (
                 f",auditEntry.api.rx={rx}i"
@@ -301,7 +320,9 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         if api.objects:
             numbers += f",auditEntry.api.objectCount={len(api.objects)}i"
     thing, request, path, failure = api.object, audit.request_id, audit.request_path, audit.error
-    if '"' in (own := f"{thing}{request}{path}{failure}") or "\\" in own:  # each request's own strings
+    if thing is None and path is None and failure is None and request and '"' not in request and "\\" not in request:
+        own = f',auditEntry.requestID="{request}"'  # Lyve Cloud's usual: only the request ID, nothing to escape
+    elif '"' in (own := f"{thing}{request}{path}{failure}") or "\\" in own:  # each request's own strings
         own = _string_fields(OWN_STRING_FIELDS, (thing, request, path, failure))
     else:  # quoted as they are: nothing to escape
         own = (
@@ -315,6 +336,17 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
     # the message last, with orjson's escaper (json_field_string, inlined)
     message = escape_field_string(text) if "\t" in text or "\r" in text or "\n" in text else dumps(text).decode()
     return series, f"entry_bytes={len(raw)}i{numbers}{shared}{own},message={message}", time_ns
+
+
+def _time_ns(name: str, when: Any) -> int:
+    """The point time of any time value but the usual one (parse_time_ns), checked to be one InfluxDB stores."""
+    try:
+        time_ns = parse_time_ns(when)
+    except (ValueError, TypeError):  # not a time, or absent (None)
+        time_ns = as_time_ns(name, when)  # raises the BadLine
+    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
+        check_storable("", time_ns)
+    return time_ns
 
 
 def _bad_line(raw: bytes, error: Exception) -> BadLine:
