@@ -3,6 +3,7 @@ lines of both shapes, entries bent one way, lines bent at the byte level, genera
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from copy import deepcopy
@@ -255,6 +256,39 @@ def test_what_influxdb_cannot_store_is_quarantined() -> None:
     ):
         assert encoded(bent, True) is None
         assert reference(bent, True) is None
+
+
+@pytest.mark.parametrize("text", ["plain/key-1", 'say "hi"', "back\\slash", ""])
+@pytest.mark.parametrize("present", list(itertools.product([False, True], repeat=4)))
+def test_own_strings_in_every_combination_as_the_reference_reads_them(text: str, present: tuple[bool, ...]) -> None:
+    """Object, request ID, request path and error, each present or not, holding a quote, a backslash or nothing to
+    escape: the usual sets (Lyve Cloud's request ID alone, MinIO's object call) and every other."""
+    entry = deepcopy(FULL_ENTRY)
+    audit = entry["auditEntry"]
+    audit["api"].pop("object")
+    audit.pop("requestID")
+    holders = [(audit["api"], "object"), (audit, "requestID"), (audit, "requestPath"), (audit, "error")]
+    for (holder, name), shown in zip(holders, present, strict=True):
+        if shown:
+            holder[name] = f"{text}-{name}" if text else ""
+    for include_message in (True, False):
+        assert assert_as_reference(orjson.dumps(entry), include_message)
+
+
+@pytest.mark.parametrize(
+    ("time", "stored"),
+    [
+        ("2262-04-11T23:47:16.854775806Z", True),  # InfluxDB's last nanosecond
+        ("2262-04-11T23:47:16.854775807Z", False),
+        ("1677-09-21T00:12:43.145224194Z", True),  # its first
+        ("1677-09-21T00:12:43.145224193Z", False),
+    ],
+)
+def test_times_at_the_edges_of_influxdb_range(time: str, stored: bool) -> None:
+    """The seconds InfluxDB stores only in part take the full parser and its range check."""
+    entry = deepcopy(FULL_ENTRY)
+    entry["auditEntry"]["time"] = time
+    assert assert_as_reference(orjson.dumps(entry)) is stored
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -66,7 +66,7 @@ def _entry_structs(text: Any, code: Any) -> Iterator[type[msgspec.Struct]]:
     duration = str | int | float | None  # a Go duration (`"2246401314ns"`, `"2.143308ms"`) or nanoseconds
     integer = int | str | None  # a JSON integer or a string of digits (MinIO writes `…InNS` both ways)
     options: dict[str, Any] = {"rename": "camel", "gc": False}
-    api = msgspec.defstruct(
+    api = msgspec.defstruct(  # the fields in the order Lyve Cloud and MinIO write them (found at the first try)
         "Api",
         [
             ("name", text, None),
@@ -75,12 +75,12 @@ def _entry_structs(text: Any, code: Any) -> Iterator[type[msgspec.Struct]]:
             ("objects", list[msgspec.Raw] | None, None),
             ("status", text, None),
             ("status_code", code, None),
-            ("time_to_response", duration, None),
-            ("time_to_first_byte", duration, None),
-            ("time_to_response_in_ns", integer, msgspec.field(default=None, name="timeToResponseInNS")),
-            ("time_to_first_byte_in_ns", integer, msgspec.field(default=None, name="timeToFirstByteInNS")),
             ("rx", integer, None),
             ("tx", integer, None),
+            ("time_to_response", duration, None),
+            ("time_to_response_in_ns", integer, msgspec.field(default=None, name="timeToResponseInNS")),
+            ("time_to_first_byte", duration, None),
+            ("time_to_first_byte_in_ns", integer, msgspec.field(default=None, name="timeToFirstByteInNS")),
         ],
         **options,
     )
@@ -90,14 +90,14 @@ def _entry_structs(text: Any, code: Any) -> Iterator[type[msgspec.Struct]]:
         [
             ("time", text, None),
             ("api", api | None, None),
-            ("request_header", headers | None, None),
             ("request_id", text, msgspec.field(default=None, name="requestID")),
             ("user_agent", text, None),
+            ("request_path", text, None),
+            ("request_host", text, None),
+            ("request_header", headers | None, None),
             ("access_key", text, None),
             ("parent_user", text, None),
             ("error", text, None),
-            ("request_path", text, None),
-            ("request_host", text, None),
         ],
         **options,
     )
@@ -190,7 +190,7 @@ def _latency(name: str, in_ns: Any, duration: Any) -> str:
 
     The usual values (an integer or digits in range, `"<digits>ns"`) are written as they are; any other goes
     through the checks."""
-    if in_ns is None or in_ns == "":
+    if in_ns is None:
         if (
             duration.__class__ is str
             and duration[-2:] == "ns"
@@ -203,10 +203,12 @@ def _latency(name: str, in_ns: Any, duration: Any) -> str:
         if duration is None or duration == "":
             return ""
         return f",{name}={_nanoseconds(name, duration)}i"
-    if in_ns.__class__ is int and 0 <= in_ns <= MAX_INTEGER:
+    if in_ns.__class__ is int and 0 <= in_ns <= MAX_INTEGER:  # MinIO's integer
         return f",{name}={in_ns}i"
     if in_ns.__class__ is str and in_ns.isdigit() and in_ns.isascii() and len(in_ns) <= _SAFE_DIGITS:
         return f",{name}={in_ns if in_ns[0] != '0' else int(in_ns)}i"
+    if in_ns == "":
+        return _latency(name, None, duration)
     nanos = as_integer(f"{name}InNS", in_ns)
     if nanos < 0:
         raise BadLine(f"{name}InNS: negative duration: {in_ns!r}")
@@ -281,30 +283,8 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
 
     numbers = ""  # integers written as they are when plainly in range; any other value through the checks
     if api is not _NO_API:
-        if (
-            (took := api.time_to_response).__class__ is str
-            and took[-2:] == "ns"
-            and api.time_to_response_in_ns is None
-            and (digits := took[:-2]).isdigit()
-            and digits.isascii()
-            and len(digits) <= _SAFE_DIGITS
-            and digits[0] != "0"
-        ):  # `_latency`'s usual case, inlined
-            numbers = f",auditEntry.api.timeToResponse={digits}i"
-        elif took is not None or api.time_to_response_in_ns is not None:
-            numbers = _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, took)
-        if (
-            (took := api.time_to_first_byte).__class__ is str
-            and took[-2:] == "ns"
-            and api.time_to_first_byte_in_ns is None
-            and (digits := took[:-2]).isdigit()
-            and digits.isascii()
-            and len(digits) <= _SAFE_DIGITS
-            and digits[0] != "0"
-        ):
-            numbers += f",auditEntry.api.timeToFirstByte={digits}i"
-        elif took is not None or api.time_to_first_byte_in_ns is not None:
-            numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, took)
+        numbers = _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, api.time_to_response)
+        numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
         if (rx := api.rx) is not None:
             numbers += (
                 f",auditEntry.api.rx={rx}i"
@@ -320,11 +300,21 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
         if api.objects:
             numbers += f",auditEntry.api.objectCount={len(api.objects)}i"
     thing, request, path, failure = api.object, audit.request_id, audit.request_path, audit.error
+    # each request's own strings, quoted as they are when none holds `"` or `\\` (the usual two sets, then any)
     if thing is None and path is None and failure is None and request and '"' not in request and "\\" not in request:
-        own = f',auditEntry.requestID="{request}"'  # Lyve Cloud's usual: only the request ID, nothing to escape
-    elif '"' in (own := f"{thing}{request}{path}{failure}") or "\\" in own:  # each request's own strings
+        own = f',auditEntry.requestID="{request}"'  # Lyve Cloud's: only the request ID
+    elif (
+        failure is None
+        and thing
+        and request
+        and path
+        and '"' not in (own := f"{thing}{request}{path}")
+        and "\\" not in own
+    ):  # MinIO's for an object
+        own = f',auditEntry.api.object="{thing}",auditEntry.requestID="{request}",auditEntry.requestPath="{path}"'
+    elif '"' in (own := f"{thing}{request}{path}{failure}") or "\\" in own:
         own = _string_fields(OWN_STRING_FIELDS, (thing, request, path, failure))
-    else:  # quoted as they are: nothing to escape
+    else:
         own = (
             (f',auditEntry.api.object="{thing}"' if thing else "")
             + (f',auditEntry.requestID="{request}"' if request else "")
