@@ -6,8 +6,6 @@ answers as InfluxDB 3 Core documents them (`{"error": …, "data": [{"original_l
 
 from __future__ import annotations
 
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -119,10 +117,8 @@ def test_missing_database_fails_at_once(database: tuple[InfluxEngine, InfluxTarg
 def secured_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxEngine]:
     """An engine with authentication on, an admin and a database."""
     engine = InfluxEngine(Path(tmp_path_factory.mktemp("influx-auth")), auth_enabled=True).start()
-    statement = urllib.parse.urlencode({"q": "CREATE USER lyve WITH PASSWORD 'pw-9c1e' WITH ALL PRIVILEGES"})
-    urllib.request.urlopen(urllib.request.Request(f"{engine.url}/query?{statement}", method="POST"), timeout=30)
-    create = urllib.parse.urlencode({"q": 'CREATE DATABASE "audit"', "u": "lyve", "p": "pw-9c1e"})
-    urllib.request.urlopen(urllib.request.Request(f"{engine.url}/query?{create}", method="POST"), timeout=30)
+    engine.query("CREATE USER lyve WITH PASSWORD 'pw-9c1e' WITH ALL PRIVILEGES", method="POST")
+    engine.create_database("audit", user=("lyve", "pw-9c1e"))
     yield engine
     engine.stop()
 

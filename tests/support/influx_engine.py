@@ -86,11 +86,16 @@ class InfluxEngine:
         if self.process is not None:
             stop_process(self.process)
 
-    def query(self, influxql: str, database: str | None = None, method: str = "GET") -> list[dict[str, Any]]:
-        """Run InfluxQL and return the `series` of the first statement (empty list when none)."""
+    def query(
+        self, influxql: str, database: str | None = None, method: str = "GET", user: tuple[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run InfluxQL (as `user`, a name and password, on an engine with authentication) and return the `series`
+        of the first statement (empty list when none); an error in the answer raises."""
         params = {"q": influxql, "epoch": "ns"}
         if database:
             params["db"] = database
+        if user:
+            params["u"], params["p"] = user
         url = f"{self.url}/query?{urllib.parse.urlencode(params)}"
         request = urllib.request.Request(url, method=method)
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -100,8 +105,17 @@ class InfluxEngine:
             raise RuntimeError(f"InfluxQL error for {influxql!r}: {result['error']}")
         return list(result.get("series", []))
 
-    def create_database(self, name: str) -> None:
-        self.query(f'CREATE DATABASE "{name}"', method="POST")
+    def create_database(self, name: str, user: tuple[str, str] | None = None) -> None:
+        """Create a database and wait until the engine lists it (a busy engine can answer before it is usable)."""
+        deadline = time.monotonic() + 30
+        while True:
+            self.query(f'CREATE DATABASE "{name}"', method="POST", user=user)
+            listed = self.query("SHOW DATABASES", user=user)
+            if any(row == [name] for series in listed for row in series.get("values", [])):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"database {name!r} not listed 30 s after it was created")
+            time.sleep(0.2)
 
     def rows(self, influxql: str, database: str) -> list[dict[str, Any]]:
         """Run InfluxQL and flatten every series into dicts (tags merged in)."""
