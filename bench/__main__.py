@@ -37,7 +37,7 @@ from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import DEFAULT_BATCH_BYTES, GzippedBatch, byte_batches
 from include.lyve_audit.keys import S3
-from include.lyve_audit.parse import READ_CHUNK, iter_lines
+from include.lyve_audit.parse import READ_CHUNK, line_batches
 from tests.support.influx_engine import free_port, start_engine_and_proxy, wait_for_http
 
 ENTRIES = int(os.environ.get("BENCH_ENTRIES", "200000"))
@@ -126,7 +126,7 @@ def floor_b(body: bytes) -> int:
 def encoded(body: bytes, entries: int = ENTRIES) -> Iterator[str]:
     """This package's parse + encode of one object: line-protocol lines, streamed as the stage writer takes them."""
     counts = ObjectCounts()
-    yield from encode_lines(iter_lines(io.BytesIO(body), "bench"), S3, "bench", counts, lambda record: None)
+    yield from encode_lines(line_batches(io.BytesIO(body), "bench"), S3, "bench", counts, lambda record: None)
     if counts.bad or counts.points != entries:
         raise RuntimeError(f"unexpected counts {counts}")
 
@@ -430,7 +430,7 @@ def main() -> None:
         ),
         row("floor A: gunzip + split lines", f"{rate_a:,.0f} entries/s", per_entry(rate_a)),
         row("floor B: gunzip + orjson.loads per line", f"{rate_b:,.0f} entries/s", per_entry(rate_b)),
-        row("parse + encode (iter_lines + encode_lines)", f"{rate_ours:,.0f} entries/s", f"{ratio_b:.2f} x floor B"),
+        row("parse + encode (line_batches + encode_lines)", f"{rate_ours:,.0f} entries/s", f"{ratio_b:.2f} x floor B"),
         *shape_rows(shapes),
         row(
             f"encode command, {data.SHAPES[0]}, to /dev/null",

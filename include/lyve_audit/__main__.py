@@ -22,7 +22,7 @@ from include.lyve_audit.background import quick_handoffs
 from include.lyve_audit.demo import GeneratedObject, generate, write_objects
 from include.lyve_audit.encode import ObjectCounts, QuarantinedLine, encode_lines
 from include.lyve_audit.keys import parse_log_key
-from include.lyve_audit.parse import ObjectReadError, iter_lines
+from include.lyve_audit.parse import ObjectReadError, line_batches
 
 WRITE_BLOCK_LINES = 1024
 
@@ -64,7 +64,7 @@ def run_encode(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     try:
         with path.open("rb") as stream, quick_handoffs():
-            lines = encode_lines(iter_lines(stream, str(path)), kind, str(path), counts, report, not args.no_message)
+            lines = encode_lines(line_batches(stream, str(path)), kind, str(path), counts, report, not args.no_message)
             while block := list(islice(lines, WRITE_BLOCK_LINES)):  # large writes: one per ~2 MB, not one per line
                 block.append("")
                 out.write("\n".join(block).encode())

@@ -11,7 +11,7 @@ from typing import Any
 from xxhash import xxh3_64_intdigest as content_hash
 
 from include.lyve_audit.errors import TooManyBadLines
-from include.lyve_audit.parse import BadLine, Line, ObjectReadError, OverlongLine
+from include.lyve_audit.parse import BadLine, LineBatch, ObjectReadError, OverlongLine
 from include.lyve_audit.schema import LINE_PARTS
 
 QUARANTINE_TEXT_LIMIT = 2048
@@ -140,7 +140,7 @@ class PointTimes:
 
 
 def encode_lines(
-    lines: Iterable[Line],
+    batches: Iterable[LineBatch],
     kind: str,
     object_key: str,
     counts: ObjectCounts,
@@ -150,11 +150,12 @@ def encode_lines(
 ) -> Iterator[str]:
     """Yield one line-protocol line per distinct entry; bad lines go to `quarantine` as found and are counted.
 
-    An unreadable tail of the object (ObjectReadError from `lines`: truncated, not gzip) is one more bad line, after
+    An unreadable tail of the object (ObjectReadError from `batches`: truncated, not gzip) is one more bad line, after
     every line before it has been encoded. With `max_bad_ratio`, an object clearly past it (EARLY_STOP_BAD_LINES bad
     lines, and more than max(ratio, 1/2) of the lines so far) raises TooManyBadLines at once instead of being read
-    to its end. This is the per-entry hot loop: parts come as a tuple, the usual free slot of `PointTimes` is taken
-    inline, and counts are kept in locals and added to `counts` as the generator ends (or is closed).
+    to its end. This is the per-entry hot loop: lines come in lists, points as whole lines, the usual free slot of
+    `PointTimes` is taken inline, and counts are kept in locals and added to `counts` as the generator ends (or is
+    closed).
     """
     stop_share = None if max_bad_ratio is None else max(max_bad_ratio, 0.5)
     line_parts = LINE_PARTS[kind]
@@ -163,41 +164,48 @@ def encode_lines(
     compact_mask = COMPACT_EVERY - 1
     entries = points = number = 0
     try:
-        for number, raw in lines:
-            entries += 1
-            try:
-                series, fields, time_ns = line_parts(raw, include_message)
-            except BadLine as error:
-                counts.bad += 1
-                if raw.__class__ is OverlongLine:
-                    reason, raw = raw.reason, raw.prefix
-                else:
-                    reason = str(error)
-                text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
-                quarantine(QuarantinedLine(object_key, number, reason, text))
-                if stop_share is not None and counts.bad >= EARLY_STOP_BAD_LINES and counts.bad > stop_share * entries:
-                    raise TooManyBadLines(
-                        f"{object_key}: {counts.bad} bad of its first {entries} lines (stopped reading it there)"
-                    ) from None
-                continue
-            # PointTimes.assign, inlined for the usual case: a recent bucket already seen and a free slot.
-            if not entries & compact_mask:
-                times.compact()
-            index = time_ns >> BUCKET_SHIFT
-            slots = buckets.get(index)
-            slot = hash(series) ^ time_ns
-            if slots is not None and slot not in slots:  # (a bucket exists only once its index was seen)
-                slots[slot] = content_hash(raw)
-            else:
-                at = times.assign(series, time_ns, raw)
-                if at is None:
-                    counts.duplicates += 1
+        for first, batch in batches:
+            for number, raw in enumerate(batch, first):  # (leaves `number` at the last line seen)
+                if not raw:  # a blank line
                     continue
-                if at != time_ns:
-                    counts.moved += 1
-                    time_ns = at
-            points += 1
-            yield f"{series} {fields} {time_ns}"
+                entries += 1
+                try:
+                    series, point, time_ns = line_parts(raw, include_message)
+                except BadLine as error:
+                    counts.bad += 1
+                    if raw.__class__ is OverlongLine:
+                        reason, raw = raw.reason, raw.prefix
+                    else:
+                        reason = str(error)
+                    text = raw[:QUARANTINE_TEXT_LIMIT].decode("utf-8", "replace")
+                    quarantine(QuarantinedLine(object_key, number, reason, text))
+                    if (
+                        stop_share is not None
+                        and counts.bad >= EARLY_STOP_BAD_LINES
+                        and counts.bad > stop_share * entries
+                    ):
+                        raise TooManyBadLines(
+                            f"{object_key}: {counts.bad} bad of its first {entries} lines (stopped reading it there)"
+                        ) from None
+                    continue
+                # PointTimes.assign, inlined for the usual case: a recent bucket already seen and a free slot.
+                if not entries & compact_mask:
+                    times.compact()
+                index = time_ns >> BUCKET_SHIFT
+                slots = buckets.get(index)
+                slot = hash(series) ^ time_ns
+                if slots is not None and slot not in slots:  # (a bucket exists only once its index was seen)
+                    slots[slot] = content_hash(raw)
+                else:
+                    at = times.assign(series, time_ns, raw)
+                    if at is None:
+                        counts.duplicates += 1
+                        continue
+                    if at != time_ns:
+                        counts.moved += 1
+                        point = f"{point.rpartition(' ')[0]} {at}"  # (the time is the point's last part)
+                points += 1
+                yield point
     except ObjectReadError as error:
         entries += 1
         counts.bad += 1

@@ -19,9 +19,13 @@ class ObjectReadError(Exception):
     """The object as a whole cannot be read (not gzip, truncated); names the object and the line reached."""
 
 
-Line = tuple[int, bytes]
-"""One raw line of an object: its 1-based number and its bytes without the line ending. A plain tuple: one is made
-per entry, and a NamedTuple costs about 8x more to create."""
+LineBatch = tuple[int, list[bytes]]
+"""Consecutive raw lines of an object: the 1-based number of the first, and each line's bytes without the line ending
+and surrounding whitespace (empty for a blank line). Lines come in batches so that the per-entry loop runs over a
+list (no generator step and no tuple per line) whose lines are still in the core's cache."""
+SPLIT_BYTES = 64 << 10
+"""Lines are split off an inflated piece about this many bytes at a time: split all at once, a 4 MiB piece's lines
+have left the cache by the time they are encoded (docs/performance.md)."""
 
 
 def inflate(stream: IO[bytes], name: str) -> Iterator[bytes]:
@@ -57,10 +61,14 @@ OVERLONG_PREFIX_BYTES = 2048
 
 
 class OverlongLine(bytes):
-    """Stands for a line longer than the limit: empty (so no decoder takes it), with why and its first bytes."""
+    """Stands for a line longer than the limit: empty (so no decoder takes it) yet true (so it is not skipped as a
+    blank line), with why and its first bytes."""
 
     reason: str
     prefix: bytes
+
+    def __bool__(self) -> bool:
+        return True
 
     @classmethod
     def of(cls, length: int, limit: int, prefix: bytes) -> OverlongLine:
@@ -70,15 +78,15 @@ class OverlongLine(bytes):
         return line
 
 
-def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
-    """Yield the lines of a gzip'd object (LF or CRLF), skipping blank ones but keeping their numbers.
+def line_batches(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[LineBatch]:
+    """Yield the lines of a gzip'd object (LF or CRLF) in batches, numbered, blank ones kept as empty bytes.
 
     Reading and inflating run in a thread ahead of the caller (zlib and socket reads release the GIL, so they take
     the second core). Holds at most three decompressed pieces plus one line of at most `max_line_bytes`; a longer
-    line is yielded as an OverlongLine (its bytes dropped as they come). An unreadable stream raises ObjectReadError
+    line comes as an OverlongLine (its bytes dropped as they come). An unreadable stream raises ObjectReadError
     naming `name` and the last line read, after every complete line before the damage was yielded.
     """
-    number = 0
+    number = 0  # lines yielded so far
     pending = b""
     dropped = 0  # bytes of an over-long line dropped so far (0: not inside one)
     carriage = False  # the last of them is a CR (not counted when the LF follows)
@@ -91,41 +99,44 @@ def iter_lines(stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTE
                     dropped += len(chunk)
                     carriage = chunk[-1:] == b"\r"
                     continue
-                number += 1
                 if end:
                     carriage = chunk[end - 1 : end] == b"\r"
-                yield number, OverlongLine.of(dropped + end - carriage, max_line_bytes, prefix)
+                number += 1
+                yield number, [OverlongLine.of(dropped + end - carriage, max_line_bytes, prefix)]
                 dropped, chunk = 0, chunk[end + 1 :]
             if not chunk:
                 continue
-            size = len(pending) + len(chunk)
-            pieces = BytesIO(chunk).readlines()  # each line with its b"\n": memchr finds them (bytes.split does not)
-            if pending:
-                pieces[0] = pending + pieces[0]
-            pending = b"" if pieces[-1][-1:] == b"\n" else pieces.pop()
-            if size > max_line_bytes:  # a line may be too long: each one measured
-                for piece in pieces:
-                    number += 1
-                    if (length := len(piece) - 1 - (piece[-2:-1] == b"\r")) > max_line_bytes:  # (LF, CR LF off)
-                        yield number, OverlongLine.of(length, max_line_bytes, piece)
-                    elif stripped := piece.strip():
-                        yield number, stripped
-            else:
-                first = number + 1
-                for number, stripped in enumerate(map(bytes.strip, pieces), first):  # leaves `number` at the last
-                    if stripped:
-                        yield number, stripped
+            measure = len(pending) + len(chunk) > max_line_bytes  # a line may be too long: each one measured
+            reader = BytesIO(chunk)
+            while pieces := reader.readlines(SPLIT_BYTES):  # each line with its b"\n", found with memchr
+                if pending:
+                    pieces[0] = pending + pieces[0]
+                    pending = b""
+                if pieces[-1][-1:] != b"\n":  # (only the piece's last line can lack it)
+                    pending = pieces.pop()
+                if measure:
+                    batch = [
+                        OverlongLine.of(length, max_line_bytes, piece)
+                        if (length := len(piece) - 1 - (piece[-2:-1] == b"\r")) > max_line_bytes  # (LF, CR LF off)
+                        else piece.strip()
+                        for piece in pieces
+                    ]
+                else:
+                    batch = [*map(bytes.strip, pieces)]
+                if batch:
+                    yield number + 1, batch
+                    number += len(batch)
             if len(pending) > max_line_bytes + 1:  # (+1: its last byte may be the CR of CR LF)
                 dropped, carriage, prefix = len(pending), pending[-1:] == b"\r", pending[:OVERLONG_PREFIX_BYTES]
                 pending = b""
     except ObjectReadError as error:
         raise ObjectReadError(f"{error} after line {number}") from None
     if dropped:
-        yield number + 1, OverlongLine.of(dropped - carriage, max_line_bytes, prefix)
+        yield number + 1, [OverlongLine.of(dropped - carriage, max_line_bytes, prefix)]
     elif (length := len(pending) - (pending[-1:] == b"\r")) > max_line_bytes:
-        yield number + 1, OverlongLine.of(length, max_line_bytes, pending)
-    elif pending.strip():
-        yield number + 1, pending.strip()
+        yield number + 1, [OverlongLine.of(length, max_line_bytes, pending)]
+    elif pending:
+        yield number + 1, [pending.strip()]
 
 
 class BadLine(ValueError):

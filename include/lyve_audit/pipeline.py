@@ -53,7 +53,7 @@ from include.lyve_audit.keys import (
     select_objects,
     unrecognised_keys,
 )
-from include.lyve_audit.parse import MAX_LINE_BYTES, iter_lines
+from include.lyve_audit.parse import MAX_LINE_BYTES, line_batches
 from include.lyve_audit.stage import QuarantineFile, StagePath, read_staged, safe_name, staged_path, write_staged
 
 log = logging.getLogger(__name__)
@@ -243,9 +243,9 @@ def parse_objects(
         quarantine = QuarantineFile(quarantine_root, f"{safe_name(key)}.jsonl")
         with opened as stream, quick_handoffs(), quarantine:  # reader, encoder and stage writer on two cores
             path = staged_path(stage_root, run_key, key)
-            lines = iter_lines(stream, key, settings.max_line_bytes)
+            batches = line_batches(stream, key, settings.max_line_bytes)
             encoded = encode_lines(
-                lines, log_key.kind, key, counts, quarantine.write, settings.include_message, settings.max_bad_ratio
+                batches, log_key.kind, key, counts, quarantine.write, settings.include_message, settings.max_bad_ratio
             )
             try:
                 write_staged(path, encoded, settings.batch_bytes)

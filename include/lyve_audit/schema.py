@@ -15,5 +15,5 @@ from include.lyve_audit.kinds.values import LineParts
 
 MEASUREMENTS = {S3: s3.MEASUREMENT, CONSOLE: console.MEASUREMENT, IAM: iam.MEASUREMENT}
 LINE_PARTS: dict[str, LineParts] = {S3: s3.line_parts, CONSOLE: console.line_parts, IAM: iam.line_parts}
-"""Per kind: (line bytes, include message) → (series, fields, time_ns); a line that cannot be a point raises
+"""Per kind: (line bytes, include message) → (series, point, time_ns); a line that cannot be a point raises
 BadLine."""

@@ -28,7 +28,7 @@ from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import InfluxTarget, LedgerRecord, ledger_line, open_client, write_lines
 from include.lyve_audit.keys import month_folder, parse_log_key, unrecognised_keys
 from include.lyve_audit.outcome import run_line, run_record, unrecognised_count
-from include.lyve_audit.parse import iter_lines
+from include.lyve_audit.parse import line_batches
 from tests.support.influx_engine import InfluxEngine, V2WriteProxy
 from tests.support.s3_reference import read_entry
 
@@ -150,7 +150,8 @@ def dataset(influx: tuple[InfluxEngine, V2WriteProxy]) -> Dataset:
             body = gzip.compress(gzip.decompress(body) + b"{this line is not json\n", mtime=0)
             data.injected_bad += 1
         counts = ObjectCounts()
-        encoded = encode_lines(iter_lines(io.BytesIO(body), generated.key), log_key.kind, generated.key, counts, print)
+        batches = line_batches(io.BytesIO(body), generated.key)
+        encoded = encode_lines(batches, log_key.kind, generated.key, counts, print)
         lines.extend(line.encode() for line in encoded)
         assert counts.points == len(generated.entries), generated.key
         for entry in generated.entries:

@@ -193,7 +193,7 @@ def test_any_string_round_trips_through_the_engine(
     entry = {"auditEntry": {"time": f"{stamp}.{nanos:09d}Z", "userAgent": field_value, "api": {"bucket": tag_value}}}
     raw = orjson.dumps(entry)
     counts = ObjectCounts()
-    lines = list(encode_lines([(1, raw)], S3, "probe", counts, lambda record: None))
+    lines = list(encode_lines([(1, [raw])], S3, "probe", counts, lambda record: None))
     assert counts.bad == 0 and len(lines) == 1
     with open_client(target) as client:
         write_lines(client, target, [lines[0].encode()])

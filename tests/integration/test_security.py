@@ -28,7 +28,7 @@ from include.lyve_audit.encode import ObjectCounts, encode_lines
 from include.lyve_audit.influx import InfluxTarget, open_client, write_lines
 from include.lyve_audit.keys import parse_log_key
 from include.lyve_audit.outcome import RunRecord, run_line
-from include.lyve_audit.parse import iter_lines
+from include.lyve_audit.parse import line_batches
 from include.lyve_audit.security import (
     CONFIGURATION_CHANGES,
     CONSOLE_LOGIN_EVENTS,
@@ -196,7 +196,7 @@ def data(influx: tuple[InfluxEngine, V2WriteProxy]) -> Data:
         body = io.BytesIO(generated.body())
         lines.extend(
             line.encode()
-            for line in encode_lines(iter_lines(body, generated.key), log_key.kind, generated.key, counts, print)
+            for line in encode_lines(line_batches(body, generated.key), log_key.kind, generated.key, counts, print)
         )
         assert counts.points == len(generated.entries)
         for entry in generated.entries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -11,7 +12,15 @@ import pytest
 from include.lyve_audit.encode import ObjectCounts, PointTimes, QuarantinedLine, encode_lines
 from include.lyve_audit.errors import TooManyBadLines
 from include.lyve_audit.keys import S3
-from include.lyve_audit.parse import Line, ObjectReadError, iter_lines
+from include.lyve_audit.parse import LineBatch, ObjectReadError, line_batches
+
+Line = tuple[int, bytes]
+
+
+def numbered(batches: Iterable[LineBatch]) -> Iterator[Line]:
+    """The lines of `line_batches` one by one with their numbers, blank ones left out (as the encoder skips them)."""
+    for first, batch in batches:
+        yield from ((number, raw) for number, raw in enumerate(batch, first) if raw)
 
 
 def gz_file(tmp_path: Path, body: bytes, name: str = "S3-b-2026-01-10-13-20-59.gz") -> Path:
@@ -36,26 +45,41 @@ def entry(time: str, request_id: str = "R1", bucket: str = "b") -> bytes:
         pytest.param(b"", [], id="empty-object"),
     ],
 )
-def test_iter_lines(tmp_path: Path, body: bytes, expected: list[Line]) -> None:
+def test_line_batches(tmp_path: Path, body: bytes, expected: list[Line]) -> None:
     with gz_file(tmp_path, body).open("rb") as stream:
-        assert list(iter_lines(stream, "obj")) == expected
+        assert list(numbered(line_batches(stream, "obj"))) == expected
+
+
+def test_batches_number_every_line_blank_ones_empty_and_over_long_ones_true(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("include.lyve_audit.parse.SPLIT_BYTES", 6)
+    with gz_file(tmp_path, b"a\n\nbb\r\n  \nccc\ndddddddddd\ne").open("rb") as stream:
+        batches = list(line_batches(stream, "obj", max_line_bytes=5))
+    assert [first for first, _ in batches] == [1, 4, 6, 7]  # lines up to 6 bytes or more a batch, numbers running on
+    lines = [raw for _, batch in batches for raw in batch]
+    assert lines[:5] == [b"a", b"", b"bb", b"", b"ccc"]
+    assert lines[5] == b"" and lines[5] and lines[5].reason.startswith("line of 10 bytes")  # type: ignore[attr-defined]
+    assert lines[6:] == [b"e"]
 
 
 def test_lines_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("include.lyve_audit.parse.READ_CHUNK", 7)
     body = b"".join(f"line-{index}\n".encode() for index in range(50))
     with gz_file(tmp_path, body).open("rb") as stream:
-        lines = list(iter_lines(stream, "obj"))
+        lines = list(numbered(line_batches(stream, "obj")))
     assert [raw for _, raw in lines] == [f"line-{index}".encode() for index in range(50)]
 
 
+@pytest.mark.parametrize("split", [1, 5, 64 << 10])
 @pytest.mark.parametrize("piece", range(1, 30))
 def test_lines_across_inflated_pieces_of_every_size(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int, split: int
 ) -> None:
-    """Pieces ending anywhere (inside a line, on its CR, on its LF, inside an over-long line) give the same lines as
-    splitting the whole text at once."""
+    """Pieces ending anywhere (inside a line, on its CR, on its LF, inside an over-long line), split into batches of
+    any size, give the same lines as splitting the whole text at once."""
     monkeypatch.setattr("include.lyve_audit.parse.INFLATED_PIECE", piece)
+    monkeypatch.setattr("include.lyve_audit.parse.SPLIT_BYTES", split)
     body = b"a\r\nbb\n\n  \r\nccc\nlong-line-here\r\ntwelve-bytes\r\n\ne\nlast-line-13-b"
     expected = []
     for number, text in enumerate(body.split(b"\n"), 1):
@@ -64,7 +88,7 @@ def test_lines_across_inflated_pieces_of_every_size(
         elif text.strip():
             expected.append((number, text.strip()))
     with gz_file(tmp_path, body).open("rb") as stream:
-        lines = list(iter_lines(stream, "obj", max_line_bytes=12))
+        lines = list(numbered(line_batches(stream, "obj", max_line_bytes=12)))
     assert [(number, getattr(raw, "reason", raw)) for number, raw in lines] == expected
 
 
@@ -77,7 +101,7 @@ def test_truncated_gzip_yields_complete_lines_then_names_object_and_line(tmp_pat
         path.open("rb") as stream,
         pytest.raises(ObjectReadError, match=r"^obj-key: gzip stream ends early \(truncated object\) after line \d+"),
     ):
-        seen.extend(iter_lines(stream, "obj-key"))
+        seen.extend(numbered(line_batches(stream, "obj-key")))
     assert len(seen) > 2000
     assert [number for number, _ in seen] == list(range(1, len(seen) + 1))
 
@@ -89,7 +113,7 @@ def test_not_gzip_is_an_object_error(tmp_path: Path) -> None:
         path.open("rb") as stream,
         pytest.raises(ObjectReadError, match=r"obj-key: not gzip or corrupt .* after line 0"),
     ):
-        list(iter_lines(stream, "obj-key"))
+        list(numbered(line_batches(stream, "obj-key")))
 
 
 def run_encode(lines: list[bytes]) -> tuple[list[str], ObjectCounts, list[QuarantinedLine]]:
@@ -97,7 +121,7 @@ def run_encode(lines: list[bytes]) -> tuple[list[str], ObjectCounts, list[Quaran
     quarantined: list[QuarantinedLine] = []
     out = list(
         encode_lines(
-            enumerate(lines, start=1),
+            [(1, lines)],
             S3,
             "January-2026/S3-b-2026-01-10-13-20-59.gz",
             counts,
@@ -179,14 +203,14 @@ def test_concatenated_gzip_members_are_one_object(tmp_path: Path) -> None:
     path = tmp_path / "multi.gz"
     path.write_bytes(gzip.compress(b"a\nb") + gzip.compress(b"c\n"))
     with path.open("rb") as stream:
-        assert [raw for _, raw in iter_lines(stream, "obj")] == [b"a", b"bc"]
+        assert [raw for _, raw in numbered(line_batches(stream, "obj"))] == [b"a", b"bc"]
 
 
 def test_empty_file_has_no_lines(tmp_path: Path) -> None:
     path = tmp_path / "zero.gz"
     path.write_bytes(b"")
     with path.open("rb") as stream:
-        assert list(iter_lines(stream, "obj")) == []
+        assert list(numbered(line_batches(stream, "obj"))) == []
 
 
 def test_unreadable_tail_is_one_quarantined_line_after_the_lines_before_it(tmp_path: Path) -> None:
@@ -197,7 +221,7 @@ def test_unreadable_tail_is_one_quarantined_line_after_the_lines_before_it(tmp_p
     path.write_bytes(gzip.compress(body)[:-200])
     counts, quarantined = ObjectCounts(), []
     with path.open("rb") as stream:
-        points = list(encode_lines(iter_lines(stream, "obj-key"), S3, "obj-key", counts, quarantined.append))
+        points = list(encode_lines(line_batches(stream, "obj-key"), S3, "obj-key", counts, quarantined.append))
     assert len(points) == counts.points == counts.entries - 1 > 2000
     assert counts.bad == 1
     [record] = quarantined
@@ -221,10 +245,10 @@ def test_a_line_over_the_limit_is_quarantined_by_its_length(
     long = entry("2026-01-10T13:00:00Z", "LONG").replace(b'"LONG"', b'"' + b"x" * 9_000 + b'"')
     body = b"\n".join([entry("2026-01-10T13:00:00Z", "R1"), long, long + b"\r", entry("2026-01-10T13:00:01Z", "R2")])
     with gz_file(tmp_path, body + b"\n" + long).open("rb") as stream:
-        lines = list(iter_lines(stream, "obj", max_line_bytes=5_000))
-    assert [number for number, _ in lines] == [1, 2, 3, 4, 5]
+        batches = list(line_batches(stream, "obj", max_line_bytes=5_000))
+    assert [number for number, _ in numbered(batches)] == [1, 2, 3, 4, 5]
     counts, quarantined = ObjectCounts(), []
-    points = list(encode_lines(lines, S3, "obj", counts, quarantined.append, include_message=False))
+    points = list(encode_lines(batches, S3, "obj", counts, quarantined.append, include_message=False))
     assert len(points) == 2 and (counts.entries, counts.bad) == (5, 3)
     reason = f"line of {len(long):,} bytes, longer than the limit of 5,000: not read"
     assert [(record.line, record.reason) for record in quarantined] == [(2, reason), (3, reason), (5, reason)]
@@ -237,8 +261,8 @@ def test_an_object_clearly_past_the_bad_share_stops_early(monkeypatch: pytest.Mo
     lines = [good, *[b"{bad"] * 1_000]
     counts, quarantined = ObjectCounts(), []
     with pytest.raises(TooManyBadLines, match=r"^obj: 50 bad of its first 51 lines \(stopped reading it there\)$"):
-        list(encode_lines(enumerate(lines, 1), S3, "obj", counts, quarantined.append, max_bad_ratio=0.01))
+        list(encode_lines([(1, lines)], S3, "obj", counts, quarantined.append, max_bad_ratio=0.01))
     assert len(quarantined) == counts.bad == 50
     counts = ObjectCounts()  # with a threshold of 100 % every line is read
-    list(encode_lines(enumerate(lines, 1), S3, "obj", counts, lambda record: None, max_bad_ratio=1.0))
+    list(encode_lines([(1, lines)], S3, "obj", counts, lambda record: None, max_bad_ratio=1.0))
     assert (counts.entries, counts.bad) == (1_001, 1_000)

@@ -13,8 +13,7 @@ from include.lyve_audit.schema import LINE_PARTS
 
 
 def encode(kind: str, entry: dict[str, Any], include_message: bool = False) -> str:
-    series, fields, time_ns = LINE_PARTS[kind](orjson.dumps(entry), include_message)
-    return f"{series} {fields} {time_ns}"
+    return LINE_PARTS[kind](orjson.dumps(entry), include_message)[1]
 
 
 S3_ENTRY: dict[str, Any] = {

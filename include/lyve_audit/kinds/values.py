@@ -22,11 +22,12 @@ from include.lyve_audit.lineproto import (
 from include.lyve_audit.parse import BadLine
 
 Parts = tuple[str, str, int]
-"""(series, fields, time_ns): the parts of one point."""
+"""(series, point, time_ns): one entry's series (measurement + tags, which tell points apart), its whole
+line-protocol point (series, fields and time, built in one piece), and the point's time."""
 LineParts = Callable[[bytes, bool], Parts]
 """(line bytes, include message) → Parts; a line that cannot be a point raises BadLine."""
-EntryParts = Callable[[dict[str, Any], str, bool], Parts]
-"""(entry as a dict, line as text, include message) → Parts."""
+EntryParts = Callable[[dict[str, Any], str, bool], tuple[str, str, int]]
+"""(entry as a dict, line as text, include message) → (series, fields, time_ns)."""
 
 
 def as_text(value: Any) -> str:
@@ -123,6 +124,6 @@ def dict_line_parts(parts: EntryParts) -> LineParts:
         entry = decode_entry(raw)  # valid JSON is valid UTF-8
         series, fields, time_ns = parts(entry, raw.decode(), include_message)
         check_storable(series, time_ns)
-        return series, fields, time_ns
+        return series, f"{series} {fields} {time_ns}", time_ns
 
     return line_parts
