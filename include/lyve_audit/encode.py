@@ -191,11 +191,10 @@ def encode_lines(
                 # PointTimes.assign, inlined for the usual case: a recent bucket already seen and a free slot.
                 if not entries & compact_mask:
                     times.compact()
-                index = time_ns >> BUCKET_SHIFT
-                slots = buckets.get(index)
-                slot = hash(series) ^ time_ns
-                if slots is not None and slot not in slots:  # (a bucket exists only once its index was seen)
-                    slots[slot] = content_hash(raw)
+                content = content_hash(raw)
+                slots = buckets.get(time_ns >> BUCKET_SHIFT)  # (a bucket exists only once its index was seen)
+                if slots is not None and slots.setdefault(hash(series) ^ time_ns, content) is content:
+                    pass  # the slot was free: taken
                 else:
                     at = times.assign(series, time_ns, raw)
                     if at is None:

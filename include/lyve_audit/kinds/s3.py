@@ -283,20 +283,30 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
     numbers = ""  # integers written as they are when plainly in range; any other value through the checks
     if api is not _NO_API:
         response, first = api.time_to_response, api.time_to_first_byte
-        if (  # Lyve Cloud's two "<digits>ns" latencies, as they are (_latency's first case for both, inlined)
-            response.__class__ is str
-            and first.__class__ is str
-            and response[-2:] == "ns" == first[-2:]
+        if (  # Lyve Cloud's "<digits>ns" latencies (time to first byte absent or the same), written as they are:
+            response.__class__ is str  # _latency's first case, inlined
+            and response[-2:] == "ns"
             and (response := response[:-2]).isdigit()
-            and (first := first[:-2]).isdigit()
             and response.isascii()
-            and first.isascii()
-            and len(response) <= _SAFE_DIGITS >= len(first)
-            and response[0] != "0" != first[0]
+            and len(response) <= _SAFE_DIGITS
+            and response[0] != "0"
             and api.time_to_response_in_ns is None
             and api.time_to_first_byte_in_ns is None
         ):
-            numbers = f",auditEntry.api.timeToResponse={response}i,auditEntry.api.timeToFirstByte={first}i"
+            if first is None:
+                numbers = f",auditEntry.api.timeToResponse={response}i"
+            elif (
+                first.__class__ is str
+                and first[-2:] == "ns"
+                and (first := first[:-2]).isdigit()
+                and first.isascii()
+                and len(first) <= _SAFE_DIGITS
+                and first[0] != "0"
+            ):
+                numbers = f",auditEntry.api.timeToResponse={response}i,auditEntry.api.timeToFirstByte={first}i"
+            else:
+                numbers = f",auditEntry.api.timeToResponse={response}i"
+                numbers += _latency("auditEntry.api.timeToFirstByte", None, api.time_to_first_byte)
         else:
             numbers = _latency("auditEntry.api.timeToResponse", api.time_to_response_in_ns, api.time_to_response)
             numbers += _latency("auditEntry.api.timeToFirstByte", api.time_to_first_byte_in_ns, api.time_to_first_byte)
