@@ -274,6 +274,38 @@ def test_own_strings_in_every_combination_as_the_reference_reads_them(text: str,
         assert assert_as_reference(orjson.dumps(entry), include_message)
 
 
+LATENCIES = [
+    "absent",
+    None,
+    "2246401314ns",
+    "1000ns",
+    "0ns",
+    "007ns",
+    "1.5ms",
+    "",
+    "x",
+    12345,
+    "9" * 19 + "ns",
+    "\u0661ns",
+]
+"""Values of `timeToResponse` / `timeToFirstByte`: Lyve Cloud's usual `"<digits>ns"`, and every form around it."""
+
+
+@pytest.mark.parametrize("first", LATENCIES)
+@pytest.mark.parametrize("response", LATENCIES)
+def test_latencies_in_every_combination_as_the_reference_reads_them(response: object, first: object) -> None:
+    """The two usual latencies are written as they are; any other pair, or one of them, goes through the checks,
+    with the same result as the reference's."""
+    entry = deepcopy(FULL_ENTRY)
+    api = entry["auditEntry"]["api"]
+    for name, value in (("timeToResponse", response), ("timeToFirstByte", first)):
+        if value == "absent":
+            api.pop(name)
+        else:
+            api[name] = value
+    assert_as_reference(orjson.dumps(entry))
+
+
 @pytest.mark.parametrize(
     ("time", "stored"),
     [
