@@ -52,7 +52,8 @@ time."""
 HORIZON_NS = 120 * 1_000_000_000
 """Buckets more than this far behind the latest entry seen are packed into sorted arrays (16 bytes a slot)."""
 COMPACT_EVERY = 1 << 16
-"""encode_lines packs what fell behind the horizon every this many lines (so shuffled objects stay small too)."""
+"""encode_lines packs what fell behind the horizon every this many lines or a little more (at the next batch of
+lines), so shuffled objects stay small too."""
 
 
 def _pack(slots: dict[int, int]) -> tuple[array[int], array[int]]:
@@ -161,10 +162,14 @@ def encode_lines(
     line_parts = LINE_PARTS[kind]
     times = PointTimes()
     buckets = times._buckets
-    compact_mask = COMPACT_EVERY - 1
-    entries = points = number = 0
+    shift = BUCKET_SHIFT
+    entries = number = compacted = 0
+    dropped = counts.bad + counts.duplicates  # (points are the entries neither bad nor repeated)
     try:
         for first, batch in batches:
+            if entries - compacted >= COMPACT_EVERY:
+                times.compact()
+                compacted = entries
             for number, raw in enumerate(batch, first):  # (leaves `number` at the last line seen)
                 if not raw:  # a blank line
                     continue
@@ -189,10 +194,8 @@ def encode_lines(
                         ) from None
                     continue
                 # PointTimes.assign, inlined for the usual case: a recent bucket already seen and a free slot.
-                if not entries & compact_mask:
-                    times.compact()
                 content = content_hash(raw)
-                slots = buckets.get(time_ns >> BUCKET_SHIFT)  # (a bucket exists only once its index was seen)
+                slots = buckets.get(time_ns >> shift)  # (a bucket exists only once its index was seen)
                 if slots is not None and slots.setdefault(hash(series) ^ time_ns, content) is content:
                     pass  # the slot was free: taken
                 else:
@@ -203,7 +206,6 @@ def encode_lines(
                     if at != time_ns:
                         counts.moved += 1
                         point = f"{point.rpartition(' ')[0]} {at}"  # (the time is the point's last part)
-                points += 1
                 yield point
     except ObjectReadError as error:
         entries += 1
@@ -211,4 +213,4 @@ def encode_lines(
         quarantine(QuarantinedLine(object_key, number + 1, str(error), ""))
     finally:
         counts.entries += entries
-        counts.points += points
+        counts.points += entries - (counts.bad + counts.duplicates - dropped)
