@@ -12,7 +12,7 @@ import pytest
 from include.lyve_audit.encode import ObjectCounts, PointTimes, QuarantinedLine, encode_lines
 from include.lyve_audit.errors import TooManyBadLines
 from include.lyve_audit.keys import S3
-from include.lyve_audit.parse import LineBatch, ObjectReadError, line_batches
+from include.lyve_audit.parse import LineBatch, ObjectReadError, inflate, line_batches
 
 Line = tuple[int, bytes]
 
@@ -61,6 +61,18 @@ def test_batches_number_every_line_blank_ones_empty_and_over_long_ones_true(
     assert lines[:5] == [b"a", b"", b"bb", b"", b"ccc"]
     assert lines[5] == b"" and lines[5] and lines[5].reason.startswith("line of 10 bytes")  # type: ignore[attr-defined]
     assert lines[6:] == [b"e"]
+
+
+def test_inflated_pieces_start_small_and_double_up_to_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("include.lyve_audit.parse.FIRST_PIECE", 100)
+    monkeypatch.setattr("include.lyve_audit.parse.INFLATED_PIECE", 1000)
+    body = bytes(range(256)) * 20
+    with gz_file(tmp_path, body).open("rb") as stream:
+        pieces = list(inflate(stream, "obj"))
+    assert [len(piece) for piece in pieces] == [100, 200, 400, 800, 1000, 1000, 1000, 620]
+    assert b"".join(pieces) == body
 
 
 def test_lines_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
