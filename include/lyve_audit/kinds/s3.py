@@ -186,18 +186,9 @@ def _nanoseconds(name: str, value: Any) -> int:
 def _latency(name: str, in_ns: Any, duration: Any) -> str:
     """`,name=<ns>i` from the `…InNS` integer when given, else from the Go duration; empty when neither is.
 
-    The usual values (an integer or digits in range, `"<digits>ns"`) are written as they are; any other goes
-    through the checks."""
+    MinIO's usual values (an integer or digits in range) are written as they are; any other goes through the
+    checks (Lyve Cloud's usual `"<digits>ns"` is written as it is by line_parts itself)."""
     if in_ns is None:
-        if (
-            duration.__class__ is str
-            and duration[-2:] == "ns"
-            and (digits := duration[:-2]).isdigit()
-            and digits.isascii()
-            and len(digits) <= _SAFE_DIGITS
-            and digits[0] != "0"
-        ):
-            return f",{name}={digits}i"
         if duration is None or duration == "":
             return ""
         return f",{name}={_nanoseconds(name, duration)}i"
@@ -284,7 +275,7 @@ def line_parts(raw: bytes, include_message: bool) -> Parts:
     if api is not _NO_API:
         response, first = api.time_to_response, api.time_to_first_byte
         if (  # Lyve Cloud's "<digits>ns" latencies (time to first byte absent or the same), written as they are:
-            response.__class__ is str  # _latency's first case, inlined
+            response.__class__ is str  # (any other value through _latency)
             and response[-2:] == "ns"
             and (response := response[:-2]).isdigit()
             and response.isascii()
