@@ -196,9 +196,7 @@ def encode_lines(
                 # PointTimes.assign, inlined for the usual case: a recent bucket already seen and a free slot.
                 content = content_hash(raw)
                 slots = buckets.get(time_ns >> shift)  # (a bucket exists only once its index was seen)
-                if slots is not None and slots.setdefault(hash(series) ^ time_ns, content) is content:
-                    pass  # the slot was free: taken
-                else:
+                if slots is None or slots.setdefault(hash(series) ^ time_ns, content) is not content:  # (taken if free)
                     at = times.assign(series, time_ns, raw)
                     if at is None:
                         counts.duplicates += 1
